@@ -1,0 +1,137 @@
+//! The kernel command line (`-append`): whitespace-separated words.
+//!
+//! | word              | effect                                              |
+//! |-------------------|-----------------------------------------------------|
+//! | `halt`            | power off with success once every CPU is up and ticking |
+//! | `panic`           | panic on purpose on the boot CPU, after boot        |
+//! | `panic=N`         | panic on purpose on CPU N (sent an IPI), after boot |
+//! | `fault`           | take a kernel page fault on purpose (trap dump path) |
+//! | `loglevel=LEVEL`  | `error`, `warn`, `info` (default), `debug`, `trace` |
+//!
+//! Unknown words are reported and otherwise ignored, so a typo never stops
+//! a boot.
+
+use log::LevelFilter;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PanicAt {
+    BootCpu,
+    Cpu(u32),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootArgs<'a> {
+    pub halt: bool,
+    pub panic: Option<PanicAt>,
+    pub fault: bool,
+    pub loglevel: LevelFilter,
+    /// Words not understood, for one warning each.
+    pub unknown: heapless_words::Words<'a>,
+}
+
+/// A small fixed-capacity list of string slices (no heap is needed to
+/// parse the command line, which happens before the heap exists).
+pub mod heapless_words {
+    #[derive(Clone, Debug, PartialEq, Eq, Default)]
+    pub struct Words<'a> {
+        items: [&'a str; 8],
+        len: usize,
+        pub dropped: usize,
+    }
+
+    impl<'a> Words<'a> {
+        pub fn push(&mut self, w: &'a str) {
+            if self.len < self.items.len() {
+                self.items[self.len] = w;
+                self.len += 1;
+            } else {
+                self.dropped += 1;
+            }
+        }
+        pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+            self.items[..self.len].iter().copied()
+        }
+        pub fn is_empty(&self) -> bool {
+            self.len == 0 && self.dropped == 0
+        }
+    }
+}
+
+impl<'a> BootArgs<'a> {
+    pub fn parse(cmdline: &'a str) -> Self {
+        let mut a = BootArgs {
+            halt: false,
+            panic: None,
+            fault: false,
+            loglevel: LevelFilter::Info,
+            unknown: Default::default(),
+        };
+        for w in cmdline.split_ascii_whitespace() {
+            match w.split_once('=') {
+                None => match w {
+                    "halt" => a.halt = true,
+                    "panic" => a.panic = Some(PanicAt::BootCpu),
+                    "fault" => a.fault = true,
+                    _ => a.unknown.push(w),
+                },
+                Some(("panic", n)) => match n.parse() {
+                    Ok(n) => a.panic = Some(PanicAt::Cpu(n)),
+                    Err(_) => a.unknown.push(w),
+                },
+                Some(("loglevel", l)) => match parse_level(l) {
+                    Some(l) => a.loglevel = l,
+                    None => a.unknown.push(w),
+                },
+                Some(_) => a.unknown.push(w),
+            }
+        }
+        a
+    }
+}
+
+fn parse_level(s: &str) -> Option<LevelFilter> {
+    Some(match s {
+        "off" => LevelFilter::Off,
+        "error" => LevelFilter::Error,
+        "warn" => LevelFilter::Warn,
+        "info" => LevelFilter::Info,
+        "debug" => LevelFilter::Debug,
+        "trace" => LevelFilter::Trace,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_default() {
+        let a = BootArgs::parse("");
+        assert!(!a.halt && !a.fault && a.panic.is_none());
+        assert_eq!(a.loglevel, LevelFilter::Info);
+        assert!(a.unknown.is_empty());
+    }
+
+    #[test]
+    fn words() {
+        let a = BootArgs::parse("  halt loglevel=debug\tpanic=3 ");
+        assert!(a.halt);
+        assert_eq!(a.panic, Some(PanicAt::Cpu(3)));
+        assert_eq!(a.loglevel, LevelFilter::Debug);
+        assert_eq!(BootArgs::parse("panic").panic, Some(PanicAt::BootCpu));
+        assert!(BootArgs::parse("fault").fault);
+    }
+
+    #[test]
+    fn bad_words_are_reported_not_fatal() {
+        let a = BootArgs::parse("loglevel=loud panic=x frob halt");
+        assert!(a.halt);
+        assert_eq!(a.loglevel, LevelFilter::Info);
+        assert_eq!(a.panic, None);
+        assert_eq!(
+            a.unknown.iter().collect::<Vec<_>>(),
+            ["loglevel=loud", "panic=x", "frob"]
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! `main()`: the MI half of boot, and the idle loop every CPU ends in.
+//!
+//! Boot flow: arch entry -> arch early init (console, page tables, traps,
+//! boot cpu_info) -> [`main`] -> memory (page allocator, heap, self-test)
+//! -> `Machdep::cpu_configure` (interrupt controllers, timers, secondaries,
+//! which enter [`cpu_hatch_mi`]) -> wait until every CPU runs and ticks ->
+//! all-pairs IPI test -> boot words (`halt`, `panic`, `fault`) -> idle.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::boot_args::{BootArgs, PanicAt};
+use crate::bootinfo::BootInfo;
+use crate::cpu::{self, CPUF_RUNNING};
+use crate::kern_clock::TICKS;
+use crate::kern_ipi::{self, IPI_PANIC};
+use crate::param::{HZ, OSRELEASE, OSTYPE};
+use crate::{machdep, printf, uvm_init};
+
+/// Set once every CPU runs: from then on each idle loop pings the others.
+static IPI_TEST_BEGUN: AtomicBool = AtomicBool::new(false);
+
+/// How long the boot CPU waits for the others to start and tick, and for
+/// the IPI test. Generous: 8 emulated CPUs on 2 host cores are slow.
+const BOOT_WAIT_NS: u64 = 30_000_000_000;
+
+/// Ticks every CPU must have taken before boot counts it as ticking.
+const MIN_TICKS: u64 = 3;
+
+/// The MI entry point. Before: see [`BootInfo`]. Never returns.
+pub fn main(bi: &BootInfo<'_>) -> ! {
+    let args = BootArgs::parse(bi.cmdline);
+    crate::subr_prf::log_init(args.loglevel);
+    printf!(
+        "{OSTYPE} {OSRELEASE} (GENERIC.MP) #0: {} on {}\n",
+        bi.machine,
+        bi.platform
+    );
+    printf!("real mem = {} ({}MB)\n", bi.physmem, bi.physmem >> 20);
+    let st = uvm_init::uvm_init(bi.usable);
+    let avail = st.managed_pages as u64 * uvm::PAGE_SIZE;
+    printf!("avail mem = {} ({}MB)\n", avail, avail >> 20);
+    for w in args.unknown.iter() {
+        log::warn!("boot: unknown word \"{w}\" ignored");
+    }
+    if args.unknown.dropped > 0 {
+        log::warn!("boot: {} more unknown words ignored", args.unknown.dropped);
+    }
+    selftest_memory();
+
+    machdep::cpu_configure();
+
+    let me = machdep::curcpu();
+    me.set_flag(CPUF_RUNNING);
+    machdep::intr_enable();
+    let t0 = machdep::nanouptime();
+    let ticks0 = TICKS.load(Ordering::Relaxed);
+    wait_until("start and tick", || {
+        cpu::cpus()
+            .all(|c| c.has_flag(CPUF_RUNNING) && c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS)
+    });
+    let hz = measured_hz(t0, ticks0);
+
+    IPI_TEST_BEGUN.store(true, Ordering::Release);
+    kern_ipi::ipi_test_send();
+    wait_until("answer IPIs", || {
+        cpu::cpus().all(|c| c.ci_ipi_seen.load(Ordering::Acquire) == kern_ipi::others_mask(c))
+    });
+    let n = cpu::ncpus();
+    let running = cpu::cpus().filter(|c| c.has_flag(CPUF_RUNNING)).count();
+    let ticking = cpu::cpus()
+        .filter(|c| c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS)
+        .count();
+    let answered: u32 = cpu::cpus()
+        .map(|c| c.ci_ipi_seen.load(Ordering::Relaxed).count_ones())
+        .sum();
+    printf!("clock: hz {HZ}, cpu0 measured {hz} Hz\n");
+    printf!(
+        "boot: {n} cpus attached, {running} running, {ticking} ticking, ipi {answered}/{} ok\n",
+        n * (n - 1)
+    );
+
+    if args.fault {
+        printf!("boot: faulting on purpose (boot word fault)\n");
+        machdep::trap_selftest();
+        panic!("trap_selftest returned without faulting");
+    }
+    match args.panic {
+        Some(PanicAt::BootCpu) => panic!("boot: panic requested (boot word panic)"),
+        Some(PanicAt::Cpu(id)) => match cpu::cpu_info(id) {
+            Some(ci) if ci.ci_cpuid == me.ci_cpuid => {
+                panic!("boot: panic requested (boot word panic={id})")
+            }
+            Some(ci) => kern_ipi::ipi_send(ci, IPI_PANIC),
+            None => log::warn!("boot: panic={id}: no such cpu, ignored"),
+        },
+        None => {}
+    }
+    if args.halt && args.panic.is_none() {
+        printf!("boot: halt requested, all cpus up; powering off\n");
+        machdep::powerdown(sys::reboot::EXIT_SUCCESS);
+    }
+    if args.panic.is_none() {
+        printf!("boot: no init to run yet; idling (boot with \"halt\" to power off)\n");
+    }
+    idle_loop()
+}
+
+/// The MI entry of a secondary CPU. Before: its cpu_info is attached and
+/// reachable through `curcpu()`, its traps and timer are set up. Never
+/// returns.
+pub fn cpu_hatch_mi() -> ! {
+    let ci = machdep::curcpu();
+    ci.set_flag(CPUF_RUNNING);
+    log::debug!("cpu{}: running", ci.ci_cpuid);
+    machdep::intr_enable();
+    idle_loop()
+}
+
+fn idle_loop() -> ! {
+    loop {
+        if IPI_TEST_BEGUN.load(Ordering::Acquire) {
+            kern_ipi::ipi_test_send();
+        }
+        machdep::cpu_idle_wait();
+    }
+}
+
+/// Idle until `done()` holds; panic with a clear message after BOOT_WAIT_NS.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = machdep::nanouptime() + BOOT_WAIT_NS;
+    while !done() {
+        if machdep::nanouptime() > deadline {
+            for c in cpu::cpus() {
+                printf!(
+                    "cpu{}: flags {:#x} ticks {} ipi seen {:#x} of {:#x}\n",
+                    c.ci_cpuid,
+                    c.ci_flags.load(Ordering::Relaxed),
+                    c.ci_ticks.load(Ordering::Relaxed),
+                    c.ci_ipi_seen.load(Ordering::Relaxed),
+                    kern_ipi::others_mask(c)
+                );
+            }
+            panic!(
+                "boot: cpus did not {what} within {} s",
+                BOOT_WAIT_NS / 1_000_000_000
+            );
+        }
+        machdep::cpu_idle_wait();
+    }
+}
+
+/// Clock rate on this CPU since `t0`, from the primary's tick count.
+fn measured_hz(t0: u64, ticks0: u64) -> u64 {
+    // Make the sample long enough to mean something.
+    let want = t0 + 200_000_000;
+    while machdep::nanouptime() < want {
+        machdep::cpu_idle_wait();
+    }
+    let dt = machdep::nanouptime() - t0;
+    (TICKS.load(Ordering::Relaxed) - ticks0) * 1_000_000_000 / dt.max(1)
+}
+
+/// Allocate and free pages and heap; the free counts must return to their
+/// baselines, and the pages must hold what was written to them.
+fn selftest_memory() {
+    use uvm::PAGE_SIZE;
+    let free0 = uvm_init::uvmexp_free();
+    let mut pages = [0u64; 64];
+    for (i, p) in pages.iter_mut().enumerate() {
+        *p = uvm_init::uvm_pagealloc().expect("selftest: out of pages");
+        // SAFETY: the page was just allocated to us and is direct-mapped.
+        unsafe { *(machdep::phys_to_kva(*p) as *mut u64) = i as u64 ^ *p };
+    }
+    let contig =
+        uvm_init::uvm_pagealloc_contig(16, 16 * PAGE_SIZE).expect("selftest: no contiguous pages");
+    assert_eq!(
+        contig % (16 * PAGE_SIZE),
+        0,
+        "selftest: misaligned contiguous run"
+    );
+    assert_eq!(
+        uvm_init::uvmexp_free(),
+        free0 - 80,
+        "selftest: free count off after alloc"
+    );
+    for (i, p) in pages.iter().enumerate() {
+        // SAFETY: still ours, direct-mapped.
+        let v = unsafe { *(machdep::phys_to_kva(*p) as *const u64) };
+        assert_eq!(v, i as u64 ^ *p, "selftest: page {p:#x} lost its contents");
+        uvm_init::uvm_pagefree(*p);
+    }
+    uvm_init::uvm_pagefree_contig(contig, 16);
+    let free1 = uvm_init::uvmexp_free();
+    assert_eq!(
+        free1, free0,
+        "selftest: free pages {free1} != baseline {free0}"
+    );
+    selftest_heap();
+    printf!(
+        "selftest: 80 pages and heap allocated and freed, back to baseline ({free1} free pages)\n"
+    );
+}
+
+#[cfg(target_os = "none")]
+fn selftest_heap() {
+    use alloc::{boxed::Box, string::String, vec::Vec};
+    // Warm the heap so its growth (which keeps pages) is outside the count.
+    drop(Vec::<u8>::with_capacity(1 << 20));
+    let base = crate::kern_malloc::kmem_stats().allocated;
+    {
+        let boxes: Vec<Box<u64>> = (0..1000).map(Box::new).collect();
+        let mut s = String::new();
+        for b in &boxes {
+            s.push(char::from(b'a' + (**b % 26) as u8));
+        }
+        assert_eq!(s.len(), 1000);
+        assert!(crate::kern_malloc::kmem_stats().allocated > base);
+    }
+    let after = crate::kern_malloc::kmem_stats().allocated;
+    assert_eq!(
+        after, base,
+        "selftest: heap holds {after} bytes, baseline {base}"
+    );
+}
+
+#[cfg(not(target_os = "none"))]
+fn selftest_heap() {}

@@ -1,0 +1,26 @@
+//! The machine-independent oxbsd kernel.
+//!
+//! No inline assembly and no `cfg(target_arch)` here: everything
+//! machine-dependent is reached through [`machdep`]. Code that only makes
+//! sense on bare metal (the global allocator, the panic handler) is gated on
+//! `target_os = "none"`, so this crate's unit tests run on the host against
+//! a simulated machine ([`sim`]).
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod boot_args;
+pub mod bootinfo;
+pub mod cpu;
+pub mod init_main;
+pub mod kern_clock;
+pub mod kern_ipi;
+pub mod kern_malloc;
+pub mod machdep;
+pub mod mutex;
+pub mod param;
+pub mod subr_prf;
+pub mod uvm_init;
+
+#[cfg(test)]
+mod sim;

@@ -1,0 +1,8 @@
+//! System-wide parameters (OpenBSD's <sys/param.h> and friends).
+
+/// Clock interrupts per second on every CPU.
+pub const HZ: u64 = 100;
+
+/// Kernel identification, printed in the banner and later by uname(1).
+pub const OSTYPE: &str = "oxbsd";
+pub const OSRELEASE: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,12 @@
+//! reboot(2) flags (OpenBSD <sys/reboot.h> values).
+
+/// Halt the machine instead of rebooting.
+pub const RB_HALT: i32 = 0x0008;
+/// With RB_HALT: power the machine off.
+pub const RB_POWERDOWN: i32 = 0x1000;
+
+/// Exit status the kernel reports to the hypervisor when it powers off after
+/// a clean shutdown. A panic reports [`EXIT_PANIC`].
+pub const EXIT_SUCCESS: u32 = 0;
+/// Exit status reported to the hypervisor when the kernel panics.
+pub const EXIT_PANIC: u32 = 1;

@@ -1,0 +1,423 @@
+//! The oxbsd boot test matrix: which guests to boot and what each must print.
+//!
+//! This crate says *what* is tested; `tools` (cargo xtask test) turns each
+//! [`Case`] into a QEMU command line, boots it under a timeout, decodes the
+//! exit status into a [`GuestExit`] and hands the serial log to [`check`].
+//! Keeping the expectations here, free of process handling, lets them be
+//! unit-tested on canned logs.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Arch> {
+        match s {
+            "amd64" | "x86_64" => Some(Arch::Amd64),
+            "arm64" | "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+
+    /// Machine names the tools understand for this arch, the default first.
+    pub fn machines(self) -> &'static [&'static str] {
+        match self {
+            Arch::Amd64 => &["q35", "pc", "microvm"],
+            Arch::Arm64 => &["gicv3", "gicv2", "el2", "el2-gicv2"],
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a guest ended, as the tools decoded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestExit {
+    /// The kernel powered off reporting this status (0 success, 1 panic).
+    Status(u32),
+    /// QEMU exited with a code that carries no kernel status.
+    Qemu(i32),
+    /// Killed after the timeout.
+    Timeout,
+}
+
+/// What a case must show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Boots, every CPU runs, ticks and answers IPIs, then powers off with
+    /// success.
+    Halt,
+    /// Panics with a message containing the text, stops the other CPUs and
+    /// powers off with the panic status.
+    Panic(&'static str),
+    /// Takes a kernel page fault: register dump, then panic.
+    Fault,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub arch: Arch,
+    pub machine: &'static str,
+    pub cpu: Option<&'static str>,
+    pub smp: u32,
+    pub append: &'static str,
+    pub expect: Expect,
+}
+
+impl Case {
+    pub fn name(&self) -> String {
+        let mut n = format!("{}-{}-smp{}", self.arch, self.machine, self.smp);
+        if let Some(c) = self.cpu {
+            n += &format!("-{c}");
+        }
+        match self.expect {
+            Expect::Halt => {}
+            Expect::Panic(_) => n += &format!("-{}", self.append.replace('=', "")),
+            Expect::Fault => n += "-fault",
+        }
+        n
+    }
+}
+
+/// The boot matrix: every machine/interrupt controller/EL of each arch at
+/// -smp 1 and 4, the other CPU model on arm64, and the deliberate failure
+/// paths (panic on the boot CPU, panic on a secondary, kernel fault).
+pub fn matrix() -> Vec<Case> {
+    let mut v = Vec::new();
+    for arch in Arch::ALL {
+        for &machine in arch.machines() {
+            if machine == "el2-gicv2" {
+                continue; // covered once below at -smp 2
+            }
+            for smp in [1, 4] {
+                v.push(Case {
+                    arch,
+                    machine,
+                    cpu: None,
+                    smp,
+                    append: "halt",
+                    expect: Expect::Halt,
+                });
+            }
+        }
+        let m = arch.machines()[0];
+        v.push(Case {
+            arch,
+            machine: m,
+            cpu: None,
+            smp: 4,
+            append: "panic",
+            expect: Expect::Panic("boot: panic requested"),
+        });
+        v.push(Case {
+            arch,
+            machine: m,
+            cpu: None,
+            smp: 4,
+            append: "panic=2",
+            expect: Expect::Panic("cpu2: panic requested by IPI"),
+        });
+        v.push(Case {
+            arch,
+            machine: m,
+            cpu: None,
+            smp: 2,
+            append: "fault",
+            expect: Expect::Fault,
+        });
+    }
+    v.push(Case {
+        arch: Arch::Arm64,
+        machine: "el2-gicv2",
+        cpu: None,
+        smp: 2,
+        append: "halt",
+        expect: Expect::Halt,
+    });
+    v.push(Case {
+        arch: Arch::Arm64,
+        machine: "gicv3",
+        cpu: Some("max"),
+        smp: 2,
+        append: "halt",
+        expect: Expect::Halt,
+    });
+    v
+}
+
+/// Check a finished guest against its case. `Err` says what was wrong.
+pub fn check(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
+    match case.expect {
+        Expect::Halt => check_halt(case, log, exit),
+        Expect::Panic(msg) => {
+            check_panicked(log, exit)?;
+            need(log, msg)?;
+            if case.smp > 1 {
+                need(log, "other cpus stopped")?;
+            }
+            Ok(())
+        }
+        Expect::Fault => {
+            check_panicked(log, exit)?;
+            need(log, "boot: faulting on purpose")?;
+            // The dump names the faulting address the arch chose.
+            let dump = &log[log.find("boot: faulting on purpose").unwrap()..];
+            if !dump.contains("fault") || !dump.contains("0x") {
+                return Err(
+                    "no register dump with the fault address after the deliberate fault".into(),
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn need(log: &str, s: &str) -> Result<(), String> {
+    if log.contains(s) {
+        Ok(())
+    } else {
+        Err(format!("missing \"{s}\" in the serial log"))
+    }
+}
+
+fn check_panicked(log: &str, exit: GuestExit) -> Result<(), String> {
+    if exit != GuestExit::Status(1) {
+        return Err(format!("expected the panic status 1, got {exit:?}"));
+    }
+    need(log, "panic: ")
+}
+
+fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
+    if let Some(l) = log.lines().find(|l| l.starts_with("panic:")) {
+        return Err(format!("kernel panicked: {l}"));
+    }
+    if exit != GuestExit::Status(0) {
+        return Err(format!(
+            "expected a clean power-off (status 0), got {exit:?}"
+        ));
+    }
+    for s in [
+        "real mem = ",
+        "avail mem = ",
+        "selftest: ",
+        "back to baseline",
+        "boot: halt requested",
+    ] {
+        need(log, s)?;
+    }
+    let n = case.smp;
+    for i in 0..n {
+        need(log, &format!("cpu{i} at mainbus0"))?;
+    }
+    if log.contains(&format!("cpu{n} at mainbus0")) {
+        return Err(format!("more cpus attached than -smp {n}"));
+    }
+    let b = parse_boot_line(log).ok_or("no \"boot: N cpus attached ...\" line")?;
+    let pairs = n * (n - 1);
+    if b != (BootLine {
+        attached: n,
+        running: n,
+        ticking: n,
+        ipi_ok: pairs,
+        ipi_pairs: pairs,
+    }) {
+        return Err(format!(
+            "expected {n} cpus attached, running, ticking and ipi {pairs}/{pairs}, got {b:?}"
+        ));
+    }
+    let hz = parse_measured_hz(log).ok_or("no \"clock: hz ... measured N Hz\" line")?;
+    if !(40..=250).contains(&hz) {
+        return Err(format!("timer runs at {hz} Hz, expected about 100"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct BootLine {
+    pub attached: u32,
+    pub running: u32,
+    pub ticking: u32,
+    pub ipi_ok: u32,
+    pub ipi_pairs: u32,
+}
+
+/// Parse `boot: N cpus attached, N running, N ticking, ipi A/B ok`.
+pub fn parse_boot_line(log: &str) -> Option<BootLine> {
+    let l = log
+        .lines()
+        .find(|l| l.starts_with("boot: ") && l.contains("cpus attached"))?;
+    let nums: Vec<u32> = l
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    match nums[..] {
+        [attached, running, ticking, ipi_ok, ipi_pairs] => Some(BootLine {
+            attached,
+            running,
+            ticking,
+            ipi_ok,
+            ipi_pairs,
+        }),
+        _ => None,
+    }
+}
+
+/// Parse the measured clock rate from `clock: hz 100, cpu0 measured N Hz`.
+pub fn parse_measured_hz(log: &str) -> Option<u64> {
+    let l = log.lines().find(|l| l.starts_with("clock: hz"))?;
+    let rest = l.split("measured ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn halt_log(n: u32, ipi: u32) -> String {
+        let mut s = String::from(
+            "oxbsd 0.1.0 (GENERIC.MP) #0: amd64 on QEMU q35\nreal mem = 536870912 (512MB)\navail mem = 500000000 (476MB)\nselftest: 80 pages and heap allocated and freed, back to baseline (1000 free pages)\n",
+        );
+        for i in 0..n {
+            s += &format!("cpu{i} at mainbus0: apid {i}\n");
+        }
+        s += "clock: hz 100, cpu0 measured 99 Hz\n";
+        s += &format!(
+            "boot: {n} cpus attached, {n} running, {n} ticking, ipi {ipi}/{} ok\n",
+            n * (n - 1)
+        );
+        s += "boot: halt requested, all cpus up; powering off\n";
+        s
+    }
+
+    fn case(smp: u32, expect: Expect) -> Case {
+        Case {
+            arch: Arch::Amd64,
+            machine: "q35",
+            cpu: None,
+            smp,
+            append: "halt",
+            expect,
+        }
+    }
+
+    #[test]
+    fn good_halt_passes() {
+        assert_eq!(
+            check(
+                &case(4, Expect::Halt),
+                &halt_log(4, 12),
+                GuestExit::Status(0)
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                &case(1, Expect::Halt),
+                &halt_log(1, 0),
+                GuestExit::Status(0)
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn halt_failures_are_caught() {
+        let c = case(4, Expect::Halt);
+        assert!(
+            check(&c, &halt_log(4, 11), GuestExit::Status(0))
+                .unwrap_err()
+                .contains("ipi")
+        );
+        assert!(check(&c, &halt_log(3, 6), GuestExit::Status(0)).is_err());
+        assert!(check(&c, &halt_log(4, 12), GuestExit::Status(1)).is_err());
+        assert!(check(&c, &halt_log(4, 12), GuestExit::Timeout).is_err());
+        let slow = halt_log(4, 12).replace("measured 99 Hz", "measured 7 Hz");
+        assert!(
+            check(&c, &slow, GuestExit::Status(0))
+                .unwrap_err()
+                .contains("7 Hz")
+        );
+        let panicked = halt_log(4, 12) + "panic: oops\n";
+        assert!(
+            check(&c, &panicked, GuestExit::Status(0))
+                .unwrap_err()
+                .contains("oops")
+        );
+        let extra = halt_log(4, 12) + "cpu4 at mainbus0: apid 4\n";
+        assert!(check(&c, &extra, GuestExit::Status(0)).is_err());
+    }
+
+    #[test]
+    fn panic_case_needs_status_and_message() {
+        let c = Case {
+            append: "panic",
+            ..case(4, Expect::Panic("boot: panic requested"))
+        };
+        let log = "panic: boot: panic requested (boot word panic)\ncpu0: other cpus stopped; powering off with failure status\n";
+        assert_eq!(check(&c, log, GuestExit::Status(1)), Ok(()));
+        assert!(check(&c, log, GuestExit::Status(0)).is_err());
+        assert!(
+            check(
+                &c,
+                "panic: something else\nother cpus stopped\n",
+                GuestExit::Status(1)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn fault_case_needs_dump() {
+        let c = case(2, Expect::Fault);
+        let log = "boot: faulting on purpose (boot word fault)\nfatal page fault at 0xffff800000000000\npanic: kernel page fault\n";
+        assert_eq!(check(&c, log, GuestExit::Status(1)), Ok(()));
+        assert!(
+            check(
+                &c,
+                "boot: faulting on purpose\npanic: x\n",
+                GuestExit::Status(1)
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn matrix_covers_both_arches_and_smp() {
+        let m = matrix();
+        for arch in Arch::ALL {
+            for &mach in arch.machines() {
+                assert!(
+                    m.iter()
+                        .any(|c| c.arch == arch && c.machine == mach && c.expect == Expect::Halt)
+                );
+            }
+            for smp in [1, 4] {
+                assert!(m.iter().any(|c| c.arch == arch && c.smp == smp));
+            }
+            assert!(
+                m.iter()
+                    .any(|c| c.arch == arch && c.expect == Expect::Fault)
+            );
+        }
+        let names: std::collections::HashSet<_> = m.iter().map(Case::name).collect();
+        assert_eq!(names.len(), m.len(), "case names must be unique");
+    }
+}

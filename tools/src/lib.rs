@@ -1,0 +1,22 @@
+//! Host tools for oxbsd (`cargo xtask ...`): build the kernels and their
+//! bootable images, run them in QEMU, run the test matrix.
+//!
+//! The library half holds everything testable on the host (ELF to Image
+//! conversion, QEMU command lines, exit status decoding); `main.rs` is the
+//! command-line front end.
+
+pub mod build;
+pub mod elf;
+pub mod install;
+pub mod qemu;
+pub mod runner;
+
+use std::path::PathBuf;
+
+/// The workspace root (this crate sits one level below it).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tools/ has a parent")
+        .to_path_buf()
+}

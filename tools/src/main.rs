@@ -1,0 +1,352 @@
+//! `cargo xtask`: the one entry point for building, running and testing oxbsd.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use oxbsd_tests::{Arch, Case, check, matrix};
+use tools::{build, install, qemu, runner, workspace_root};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Build, boot and test oxbsd on amd64 and arm64 under QEMU"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ArchArg {
+    Amd64,
+    Arm64,
+    All,
+}
+
+impl ArchArg {
+    fn arches(self) -> Vec<Arch> {
+        match self {
+            ArchArg::Amd64 => vec![Arch::Amd64],
+            ArchArg::Arm64 => vec![Arch::Arm64],
+            ArchArg::All => Arch::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum AccelArg {
+    Tcg,
+    Kvm,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the kernels and their images under target/images/<arch>/.
+    Build {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+    },
+    /// Boot oxbsd in QEMU with the serial console on this terminal
+    /// (Ctrl-A X quits QEMU).
+    Run {
+        #[arg(long, value_enum)]
+        arch: ArchArg,
+        /// Number of CPUs (1 to 8).
+        #[arg(long, default_value_t = 4)]
+        smp: u32,
+        /// amd64: q35 (default), pc, microvm. arm64: gicv3 (default),
+        /// gicv2, el2 (boot at EL2, GICv3), el2-gicv2. A raw -M value also works.
+        #[arg(long)]
+        machine: Option<String>,
+        /// QEMU CPU model (default: max on amd64, cortex-a72 on arm64, host with kvm).
+        #[arg(long)]
+        cpu: Option<String>,
+        /// Guest RAM.
+        #[arg(long, default_value = "512M")]
+        mem: String,
+        #[arg(long, value_enum, default_value = "tcg")]
+        accel: AccelArg,
+        /// Kernel command line, e.g. "halt" or "loglevel=debug".
+        #[arg(long, default_value = "")]
+        append: String,
+        /// Stop at the first instruction and wait for gdb on localhost:1234.
+        #[arg(long)]
+        gdb: bool,
+        /// Capture the console and stop after this many seconds instead of
+        /// running interactively; prints the decoded exit status.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Lint, host unit tests, then the boot matrix on both arches.
+    Test {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// Skip cargo fmt --check and clippy.
+        #[arg(long)]
+        no_lint: bool,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        no_host: bool,
+        /// Run only the boot cases whose name contains this text.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Seconds before a boot case is killed.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+        /// Copy each guest's console to the terminal as it runs.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// cargo fmt --check and clippy (host crates and both kernels), warnings denied.
+    Lint,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Build { arch } => arch
+            .arches()
+            .into_iter()
+            .try_for_each(|a| build::build_kernel(a).map(|_| ())),
+        Cmd::Run {
+            arch,
+            smp,
+            machine,
+            cpu,
+            mem,
+            accel,
+            append,
+            gdb,
+            timeout,
+        } => cmd_run(arch, smp, machine, cpu, mem, accel, append, gdb, timeout),
+        Cmd::Test {
+            arch,
+            no_lint,
+            no_host,
+            filter,
+            timeout,
+            verbose,
+        } => cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose),
+        Cmd::Lint => lint(),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_run(
+    arch: ArchArg,
+    smp: u32,
+    machine: Option<String>,
+    cpu: Option<String>,
+    mem: String,
+    accel: AccelArg,
+    append: String,
+    gdb: bool,
+    timeout: Option<u64>,
+) -> Result<(), String> {
+    let arch = match arch.arches()[..] {
+        [a] => a,
+        _ => return Err("run boots one arch: --arch amd64 or --arch arm64".into()),
+    };
+    let accel = match accel {
+        AccelArg::Tcg => qemu::Accel::Tcg,
+        AccelArg::Kvm if std::path::Path::new("/dev/kvm").exists() => qemu::Accel::Kvm,
+        AccelArg::Kvm => {
+            return Err("--accel kvm: this host has no /dev/kvm; use --accel tcg".into());
+        }
+    };
+    install::ensure_qemu(&[arch])?;
+    let kernel = build::build_kernel(arch)?;
+    let o = qemu::Opts {
+        arch,
+        machine: machine.unwrap_or_else(|| arch.machines()[0].to_string()),
+        cpu,
+        smp,
+        mem,
+        accel,
+        append,
+        kernel,
+        initrd: None,
+        interactive: timeout.is_none(),
+        gdb,
+    };
+    let args = qemu::args(&o)?;
+    let prog = qemu::program(arch);
+    if gdb {
+        let g = build::images_dir(arch).join("bsd.gdb");
+        eprintln!(
+            "xtask: waiting for gdb: gdb-multiarch {} -ex 'target remote localhost:1234'",
+            g.display()
+        );
+    }
+    let exit = match timeout {
+        None => {
+            eprintln!("xtask: {prog} {} (Ctrl-A X quits)", args.join(" "));
+            qemu::decode_exit(arch, runner::run_interactive(prog, &args)?)
+        }
+        Some(s) => {
+            let c = runner::run_captured(prog, &args, Duration::from_secs(s), true)?;
+            c.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| {
+                qemu::decode_exit(arch, code)
+            })
+        }
+    };
+    eprintln!("xtask: {}", qemu::describe(exit));
+    match exit {
+        oxbsd_tests::GuestExit::Status(0) => Ok(()),
+        oxbsd_tests::GuestExit::Qemu(0) if timeout.is_none() => Ok(()),
+        e => Err(qemu::describe(e)),
+    }
+}
+
+fn lint() -> Result<(), String> {
+    let root = workspace_root();
+    eprintln!("xtask: lint: cargo fmt --check");
+    runner::run_step(
+        "cargo fmt --check",
+        build::cargo().args(["fmt", "--all", "--", "--check"]),
+        &root,
+    )?;
+    eprintln!("xtask: lint: clippy (host crates)");
+    runner::run_step(
+        "clippy (host)",
+        build::cargo().args([
+            "clippy",
+            "--quiet",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        &root,
+    )?;
+    for arch in Arch::ALL {
+        eprintln!("xtask: lint: clippy ({arch} kernel)");
+        runner::run_step(
+            &format!("clippy ({arch} kernel)"),
+            build::cargo().args([
+                "clippy",
+                "--quiet",
+                "--release",
+                "-p",
+                &build::kernel_package(arch),
+                "--target",
+                build::kernel_target(arch),
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            &root,
+        )?;
+    }
+    Ok(())
+}
+
+fn cmd_test(
+    arches: Vec<Arch>,
+    do_lint: bool,
+    host: bool,
+    filter: Option<String>,
+    timeout: u64,
+    verbose: bool,
+) -> Result<(), String> {
+    let root = workspace_root();
+    if do_lint {
+        lint()?;
+    }
+    if host {
+        eprintln!("xtask: host unit tests (cargo test --workspace)");
+        runner::run_step(
+            "host unit tests",
+            build::cargo().args(["test", "--quiet", "--workspace"]),
+            &root,
+        )?;
+    }
+    install::ensure_qemu(&arches)?;
+    let mut kernels = Vec::new();
+    for &a in &arches {
+        kernels.push((a, build::build_kernel(a)?));
+    }
+    let cases: Vec<Case> = matrix()
+        .into_iter()
+        .filter(|c| arches.contains(&c.arch))
+        .filter(|c| filter.as_deref().is_none_or(|f| c.name().contains(f)))
+        .collect();
+    if cases.is_empty() {
+        return Err("no boot case matches the filter".into());
+    }
+    let logdir = root.join("target/test-logs");
+    std::fs::create_dir_all(&logdir).map_err(|e| format!("creating {}: {e}", logdir.display()))?;
+    let (mut passed, mut failed) = (0, 0);
+    for (i, c) in cases.iter().enumerate() {
+        let kernel = kernels
+            .iter()
+            .find(|(a, _)| *a == c.arch)
+            .map(|(_, k)| k.clone())
+            .unwrap();
+        let r = boot_case(c, kernel, timeout, verbose, &logdir);
+        let name = c.name();
+        match r {
+            Ok(secs) => {
+                passed += 1;
+                eprintln!("[{:2}/{}] {name:<32} ok ({secs:.1} s)", i + 1, cases.len());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("[{:2}/{}] {name:<32} FAILED: {e}", i + 1, cases.len());
+                eprintln!("        log: target/test-logs/{name}.log");
+            }
+        }
+    }
+    println!("matrix: {passed} passed, {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} boot case(s) failed"))
+    }
+}
+
+fn boot_case(
+    c: &Case,
+    kernel: PathBuf,
+    timeout: u64,
+    verbose: bool,
+    logdir: &std::path::Path,
+) -> Result<f64, String> {
+    let o = qemu::Opts {
+        arch: c.arch,
+        machine: c.machine.to_string(),
+        cpu: c.cpu.map(str::to_string),
+        smp: c.smp,
+        mem: "512M".into(),
+        accel: qemu::Accel::Tcg,
+        append: c.append.to_string(),
+        kernel,
+        initrd: None,
+        interactive: false,
+        gdb: false,
+    };
+    let args = qemu::args(&o)?;
+    let prog = qemu::program(c.arch);
+    let run = runner::run_captured(prog, &args, Duration::from_secs(timeout), verbose)?;
+    let exit = run.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| {
+        qemu::decode_exit(c.arch, code)
+    });
+    let log = format!(
+        "$ {prog} {}\n{}\n[xtask] {}\n",
+        args.join(" "),
+        run.log,
+        qemu::describe(exit)
+    );
+    let _ = std::fs::write(logdir.join(format!("{}.log", c.name())), &log);
+    check(c, &run.log, exit).map(|()| run.elapsed.as_secs_f64())
+}
