@@ -1,0 +1,327 @@
+//! The device tree QEMU passes in x0: everything this kernel learns about
+//! the machine (RAM, CPUs, PSCI, GIC, timer, UART, initrd, command line)
+//! comes from here, parsed with the `fdt` crate.
+//!
+//! The tree is read twice: once through the boot identity map for the RAM
+//! ranges (to build the direct map), then through the direct map for the
+//! rest, keeping `&'static str`s into it. The tree's pages are withheld
+//! from the page allocator, so those references stay valid.
+
+use ::fdt::Fdt;
+use ::fdt::node::FdtNode;
+use kern::cpu::MAXCPUS;
+
+use crate::cpu::MPIDR_AFF_MASK;
+
+pub const MAX_MEM: usize = 16;
+pub const MAX_RSV: usize = 16;
+pub const MAX_REDIST_REGIONS: usize = 4;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicVersion {
+    V2,
+    V3,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct GicInfo {
+    pub version: GicVersion,
+    pub dist: (u64, u64),
+    /// GICv2 CPU interface.
+    pub cpu: Option<(u64, u64)>,
+    redist: [(u64, u64); MAX_REDIST_REGIONS],
+    nredist: usize,
+}
+
+impl GicInfo {
+    /// GICv3 redistributor regions.
+    pub fn redist(&self) -> &[(u64, u64)] {
+        &self.redist[..self.nredist]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PsciMethod {
+    Hvc,
+    Smc,
+}
+
+/// A fixed-capacity list (no heap exists while the tree is parsed).
+#[derive(Clone, Copy, Debug)]
+pub struct List<T: Copy + Default, const N: usize> {
+    items: [T; N],
+    len: usize,
+    /// Entries that did not fit.
+    pub dropped: usize,
+}
+
+impl<T: Copy + Default, const N: usize> List<T, N> {
+    pub fn new() -> Self {
+        List {
+            items: [T::default(); N],
+            len: 0,
+            dropped: 0,
+        }
+    }
+    pub fn push(&mut self, v: T) {
+        if self.len < N {
+            self.items[self.len] = v;
+            self.len += 1;
+        } else {
+            self.dropped += 1;
+        }
+    }
+    pub fn as_slice(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Default for List<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the kernel takes from the device tree.
+pub struct MachInfo {
+    pub model: &'static str,
+    pub bootargs: &'static str,
+    /// RAM ranges `(start, size)`.
+    pub mem: List<(u64, u64), MAX_MEM>,
+    /// Ranges the firmware or loader still uses (`/memreserve/`,
+    /// `/reserved-memory`).
+    pub rsv: List<(u64, u64), MAX_RSV>,
+    cpus: List<u64, MAXCPUS>,
+    pub psci: Option<PsciMethod>,
+    pub gic: Option<GicInfo>,
+    /// INTID of the EL1 virtual timer PPI.
+    pub timer_irq: Option<u32>,
+    pub uart: Option<(u64, u64)>,
+    /// `[start, end)` of the initial ramdisk.
+    pub initrd: Option<(u64, u64)>,
+    /// The tree itself, `(pa, size)`.
+    pub dtb: (u64, u64),
+}
+
+impl MachInfo {
+    /// MPIDR affinity values of the enabled CPUs, in tree order.
+    pub fn cpus(&self) -> &[u64] {
+        self.cpus.as_slice()
+    }
+    pub fn cpus_dropped(&self) -> usize {
+        self.cpus.dropped
+    }
+}
+
+static MACH: spin::Once<MachInfo> = spin::Once::new();
+
+/// The parsed device tree. Before: `scan` ran (early in `arm64_init`).
+pub fn mach() -> &'static MachInfo {
+    MACH.get().expect("device tree not scanned yet")
+}
+
+/// # Safety
+/// `va` maps a device tree for the rest of the kernel's life.
+unsafe fn open(va: u64) -> Fdt<'static> {
+    // SAFETY: forwarded; from_ptr reads the header, then `totalsize` bytes.
+    match unsafe { Fdt::from_ptr(va as *const u8) } {
+        Ok(f) => f,
+        Err(e) => panic!("device tree at {va:#x}: {e:?}"),
+    }
+}
+
+fn status_ok(n: FdtNode<'_, '_>) -> bool {
+    n.property("status")
+        .and_then(|p| p.as_str())
+        .is_none_or(|s| s == "okay" || s == "ok")
+}
+
+fn regs<'b, 'a>(n: FdtNode<'b, 'a>) -> impl Iterator<Item = (u64, u64)> + 'a {
+    n.reg()
+        .into_iter()
+        .flatten()
+        .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64))
+}
+
+fn first_reg(n: FdtNode<'_, '_>) -> Option<(u64, u64)> {
+    regs(n).next()
+}
+
+fn memory_nodes(fdt: &Fdt<'static>, out: &mut List<(u64, u64), MAX_MEM>) {
+    let Some(root) = fdt.find_node("/") else {
+        return;
+    };
+    for n in root.children() {
+        let is_mem = n.property("device_type").and_then(|p| p.as_str()) == Some("memory");
+        if is_mem && status_ok(n) {
+            for (start, size) in regs(n) {
+                if size > 0 {
+                    out.push((start, size));
+                }
+            }
+        }
+    }
+}
+
+/// RAM ranges, read through the boot identity map.
+///
+/// Before: `dtb_pa` is identity mapped (boot tables). After: nothing kept.
+pub fn early_memory(dtb_pa: u64) -> List<(u64, u64), MAX_MEM> {
+    assert!(
+        dtb_pa != 0,
+        "no device tree: boot with qemu -kernel (x0 = 0)"
+    );
+    // SAFETY: the boot code identity-maps the GiB holding the tree, and the
+    // tree is never written.
+    let fdt = unsafe { open(dtb_pa) };
+    let mut mem = List::new();
+    memory_nodes(&fdt, &mut mem);
+    assert!(!mem.as_slice().is_empty(), "device tree lists no memory");
+    mem
+}
+
+fn be_cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    v.chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn prop_u64(n: FdtNode<'_, '_>, name: &str) -> Option<u64> {
+    n.property(name)?.as_usize().map(|v| v as u64)
+}
+
+/// Parse everything else. Before: `dtb_va` maps the tree at `dtb_pa` for
+/// good (direct map). After: [`mach`] works.
+pub fn scan(dtb_va: u64, dtb_pa: u64) {
+    // SAFETY: see the function contract.
+    let fdt = unsafe { open(dtb_va) };
+    let root = fdt.find_node("/").expect("device tree without a root");
+    let model = root
+        .property("model")
+        .and_then(|p| p.as_str())
+        .or_else(|| root.compatible().map(|c| c.first()))
+        .unwrap_or("unknown machine");
+
+    let mut mem = List::new();
+    memory_nodes(&fdt, &mut mem);
+
+    let mut rsv = List::new();
+    for r in fdt.memory_reservations() {
+        rsv.push((r.address() as u64, r.size() as u64));
+    }
+    if let Some(rm) = fdt.find_node("/reserved-memory") {
+        for n in rm.children() {
+            for r in regs(n) {
+                rsv.push(r);
+            }
+        }
+    }
+
+    let mut cpus = List::new();
+    for c in fdt.cpus() {
+        let ok = c
+            .property("status")
+            .and_then(|p| p.as_str())
+            .is_none_or(|s| s == "okay" || s == "ok");
+        if ok {
+            cpus.push(c.ids().first() as u64 & MPIDR_AFF_MASK);
+        }
+    }
+
+    let psci = fdt
+        .find_compatible(&["arm,psci-1.0", "arm,psci-0.2", "arm,psci"])
+        .and_then(|n| n.property("method"))
+        .and_then(|p| p.as_str())
+        .and_then(|m| match m {
+            "hvc" => Some(PsciMethod::Hvc),
+            "smc" => Some(PsciMethod::Smc),
+            _ => None,
+        });
+
+    let gic = if let Some(n) = fdt.find_compatible(&["arm,gic-v3"]) {
+        let nr = prop_u64(n, "#redistributor-regions").unwrap_or(1) as usize;
+        let mut it = regs(n);
+        let dist = it.next().expect("GICv3 without registers");
+        let mut redist = [(0, 0); MAX_REDIST_REGIONS];
+        let mut nredist = 0;
+        for r in it.take(nr.min(MAX_REDIST_REGIONS)) {
+            redist[nredist] = r;
+            nredist += 1;
+        }
+        Some(GicInfo {
+            version: GicVersion::V3,
+            dist,
+            cpu: None,
+            redist,
+            nredist,
+        })
+    } else if let Some(n) = fdt.find_compatible(&[
+        "arm,cortex-a15-gic",
+        "arm,gic-400",
+        "arm,cortex-a9-gic",
+        "arm,cortex-a7-gic",
+    ]) {
+        let mut it = regs(n);
+        let dist = it.next().expect("GICv2 without registers");
+        Some(GicInfo {
+            version: GicVersion::V2,
+            dist,
+            cpu: it.next(),
+            redist: [(0, 0); MAX_REDIST_REGIONS],
+            nredist: 0,
+        })
+    } else {
+        None
+    };
+
+    // interrupts = <type num flags> x 4: secure phys, phys, virt, hyp.
+    let timer_irq = fdt
+        .find_compatible(&["arm,armv8-timer", "arm,armv7-timer"])
+        .and_then(|n| n.property("interrupts"))
+        .and_then(|p| {
+            let cells: [u32; 12] = {
+                let mut a = [0u32; 12];
+                for (i, c) in be_cells(p.value).take(12).enumerate() {
+                    a[i] = c;
+                }
+                a
+            };
+            // Entry 2 (virtual timer), type 1 (PPI): INTID = 16 + num.
+            (p.value.len() >= 36 && cells[6] == 1).then(|| 16 + cells[7])
+        });
+
+    let chosen = fdt.find_node("/chosen");
+    // stdout-path may carry options ("/pl011@9000000:115200n8").
+    let uart = chosen
+        .and_then(|c| c.property("stdout-path"))
+        .and_then(|p| p.as_str())
+        .and_then(|s| fdt.find_node(s.split(':').next().unwrap_or(s)))
+        .filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
+        })
+        .or_else(|| fdt.find_compatible(&["arm,pl011"]))
+        .and_then(first_reg);
+    let bootargs = chosen
+        .and_then(|c| c.property("bootargs"))
+        .and_then(|p| p.as_str())
+        .unwrap_or("");
+    let initrd = chosen.and_then(|c| {
+        let s = prop_u64(c, "linux,initrd-start")?;
+        let e = prop_u64(c, "linux,initrd-end")?;
+        (e > s).then_some((s, e))
+    });
+
+    MACH.call_once(|| MachInfo {
+        model,
+        bootargs,
+        mem,
+        rsv,
+        cpus,
+        psci,
+        gic,
+        timer_irq,
+        uart,
+        initrd,
+        dtb: (dtb_pa, fdt.total_size() as u64),
+    });
+}
