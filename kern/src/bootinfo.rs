@@ -41,6 +41,8 @@ pub struct BootInfo<'a> {
     pub platform: &'a str,
     /// `amd64` or `arm64`.
     pub machine: &'static str,
+    /// The ramdisk QEMU passed with `-initrd` (withheld from `usable`).
+    pub initrd: Option<MemRegion>,
 }
 
 impl BootInfo<'_> {

@@ -39,6 +39,9 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
     let st = uvm_init::uvm_init(bi.usable);
     let avail = st.managed_pages as u64 * uvm::PAGE_SIZE;
     printf!("avail mem = {} ({}MB)\n", avail, avail >> 20);
+    if let Some(rd) = bi.initrd {
+        printf!("rd0: initrd at {:#x}, {} bytes\n", rd.start, rd.len());
+    }
     for w in args.unknown.iter() {
         log::warn!("boot: unknown word \"{w}\" ignored");
     }

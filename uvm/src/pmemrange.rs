@@ -109,8 +109,10 @@ impl<'a> PhysMem<'a> {
             return None;
         }
         let step = (atop(align.max(PAGE_SIZE)) as usize).max(1);
-        // First page index whose address is aligned.
-        let mut i = (atop(round_up(self.base, align) - self.base)) as usize;
+        // Candidates are `first + k * step`: aligned in address, whatever
+        // the alignment of `base` itself.
+        let first = atop(round_up(self.base, align) - self.base) as usize;
+        let mut i = first;
         while i + n <= self.npages {
             match (i..i + n).rev().find(|&j| !self.test(j)) {
                 None => {
@@ -120,8 +122,8 @@ impl<'a> PhysMem<'a> {
                     self.free -= n;
                     return Some(self.base + ptoa(i as u64));
                 }
-                // Skip past the busy page, keeping alignment.
-                Some(busy) => i = (busy + 1).div_ceil(step) * step,
+                // Skip past the busy page to the next aligned candidate.
+                Some(busy) => i = first + (busy + 1 - first).div_ceil(step) * step,
             }
         }
         None
@@ -228,6 +230,20 @@ mod tests {
         let c = pm.alloc_contig(4, 0x4000).unwrap();
         assert_eq!(c, 0x4000);
         assert!(pm.alloc_contig(0x1000, PAGE_SIZE).is_none());
+    }
+
+    #[test]
+    fn contig_alignment_holds_when_base_is_unaligned() {
+        // Page 0 withheld, as on amd64: the span starts at 0x1000.
+        let mut pm = mk(0x1000, 0x40_0000);
+        pm.add_free_range(0x1000, 0x40_0000);
+        let singles: Vec<u64> = (0..20).map(|_| pm.alloc_page().unwrap()).collect();
+        for align in [0x2000, 0x1_0000, 0x10_0000] {
+            let c = pm.alloc_contig(16, align).unwrap();
+            assert_eq!(c % align, 0, "run at {c:#x} not aligned to {align:#x}");
+            assert!(!singles.contains(&c));
+            pm.free_contig(c, 16);
+        }
     }
 
     #[test]

@@ -145,6 +145,7 @@ extern "C" fn boot_main(_: u64) -> ! {
         physmem: bm.physmem,
         platform: m.model,
         machine: "arm64",
+        initrd: m.initrd.map(|(start, end)| MemRegion { start, end }),
     };
     kern::init_main::main(&bi)
 }
@@ -214,9 +215,6 @@ impl Machdep for Arm64 {
         gic::attach();
         clock::attach();
         cons::attach();
-        if let Some((s, e)) = m.initrd {
-            log::info!("initrd: {s:#x}-{e:#x} ({} KB), reserved", (e - s) / 1024);
-        }
         if m.cpus_dropped() > 0 {
             log::warn!(
                 "mainbus0: {} more cpus than MAXCPUS ignored",

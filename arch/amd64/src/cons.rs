@@ -1,0 +1,111 @@
+//! The console: the NS16550 UART at COM1 (port 0x3f8), polled.
+//!
+//! Polled output keeps the console usable from any context (early boot,
+//! trap dumps, panic, NMI) with no interrupt routing and no locks; the MI
+//! printf serialises CPUs. Every machine we boot on (pc, q35, microvm) has
+//! an ISA UART at COM1.
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::cpufunc::{inb, outb};
+
+pub const COM1: u16 = 0x3f8;
+
+// Register offsets from the base port.
+const COM_DATA: u16 = 0; // THR/RBR, or divisor low with DLAB
+const COM_IER: u16 = 1; // interrupt enable, or divisor high with DLAB
+const COM_FIFO: u16 = 2; // FCR on write, IIR on read
+const COM_LCR: u16 = 3;
+const COM_MCR: u16 = 4;
+const COM_LSR: u16 = 5;
+const COM_SCR: u16 = 7;
+
+const LCR_DLAB: u8 = 0x80;
+const LCR_8N1: u8 = 0x03;
+const FIFO_ENABLE_CLEAR_14: u8 = 0xc7;
+const MCR_DTR_RTS: u8 = 0x03;
+const LSR_TXRDY: u8 = 0x20;
+const IIR_FIFO_MASK: u8 = 0xc0;
+
+/// How many status polls before a byte is given up on: a wedged or absent
+/// UART must not hang a panic.
+const TX_SPIN_LIMIT: u32 = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ComType {
+    Unprobed = 0,
+    Absent,
+    Ns8250,
+    Ns16450,
+    Ns16550a,
+}
+
+static COM_TYPE: AtomicU8 = AtomicU8::new(ComType::Unprobed as u8);
+
+/// Program COM1 for 115200 8N1 with FIFOs and probe what it is.
+/// Before: nothing (first thing in `init_x86_64`). After: `cnputs` prints.
+pub fn cninit() {
+    // SAFETY: COM1 belongs to the console; these writes only reprogram the
+    // UART (or go nowhere if it is absent).
+    unsafe {
+        outb(COM1 + COM_SCR, 0x5a);
+    }
+    if inb(COM1 + COM_SCR) != 0x5a && inb(COM1 + COM_LSR) == 0xff {
+        COM_TYPE.store(ComType::Absent as u8, Ordering::Relaxed);
+        return;
+    }
+    // SAFETY: as above; interrupts from the UART stay disabled (IER 0,
+    // OUT2 clear) because the console is polled.
+    unsafe {
+        outb(COM1 + COM_IER, 0);
+        outb(COM1 + COM_LCR, LCR_DLAB);
+        outb(COM1 + COM_DATA, 1); // 115200 baud: divisor 1
+        outb(COM1 + COM_IER, 0);
+        outb(COM1 + COM_LCR, LCR_8N1);
+        outb(COM1 + COM_FIFO, FIFO_ENABLE_CLEAR_14);
+        outb(COM1 + COM_MCR, MCR_DTR_RTS);
+    }
+    // The FIFO bits of IIR tell the 16550A (working FIFO) from older parts.
+    let t = match inb(COM1 + COM_FIFO) & IIR_FIFO_MASK {
+        IIR_FIFO_MASK => ComType::Ns16550a,
+        0 if inb(COM1 + COM_SCR) == 0x5a => ComType::Ns16450,
+        _ => ComType::Ns8250,
+    };
+    COM_TYPE.store(t as u8, Ordering::Relaxed);
+}
+
+/// The chip name for the attach line.
+pub fn com_type_name() -> &'static str {
+    match COM_TYPE.load(Ordering::Relaxed) {
+        x if x == ComType::Ns16550a as u8 => "ns16550a",
+        x if x == ComType::Ns16450 as u8 => "ns16450",
+        x if x == ComType::Ns8250 as u8 => "ns8250",
+        _ => "absent",
+    }
+}
+
+fn putc(c: u8) {
+    for _ in 0..TX_SPIN_LIMIT {
+        if inb(COM1 + COM_LSR) & LSR_TXRDY != 0 {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    // SAFETY: writing the transmit register of the console UART.
+    unsafe { outb(COM1 + COM_DATA, c) };
+}
+
+/// Polled output; `\n` goes out as CR LF so a raw terminal (QEMU's
+/// -nographic) shows lines, as the tty layer's ONLCR would.
+pub fn cnputs(s: &[u8]) {
+    if COM_TYPE.load(Ordering::Relaxed) == ComType::Absent as u8 {
+        return;
+    }
+    for &c in s {
+        if c == b'\n' {
+            putc(b'\r');
+        }
+        putc(c);
+    }
+}
