@@ -129,9 +129,6 @@ mod tests {
         assert!(a.halt);
         assert_eq!(a.loglevel, LevelFilter::Info);
         assert_eq!(a.panic, None);
-        assert_eq!(
-            a.unknown.iter().collect::<Vec<_>>(),
-            ["loglevel=loud", "panic=x", "frob"]
-        );
+        assert_eq!(a.unknown.iter().collect::<Vec<_>>(), ["loglevel=loud", "panic=x", "frob"]);
     }
 }

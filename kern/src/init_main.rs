@@ -30,16 +30,14 @@ const MIN_TICKS: u64 = 3;
 pub fn main(bi: &BootInfo<'_>) -> ! {
     let args = BootArgs::parse(bi.cmdline);
     crate::subr_prf::log_init(args.loglevel);
-    printf!(
-        "{OSTYPE} {OSRELEASE} (GENERIC.MP) #0: {} on {}\n",
-        bi.machine,
-        bi.platform
-    );
+    printf!("{OSTYPE} {OSRELEASE} (GENERIC.MP) #0: {} on {}\n", bi.machine, bi.platform);
     printf!("real mem = {} ({}MB)\n", bi.physmem, bi.physmem >> 20);
     let st = uvm_init::uvm_init(bi.usable);
     let avail = st.managed_pages as u64 * uvm::PAGE_SIZE;
     printf!("avail mem = {} ({}MB)\n", avail, avail >> 20);
     if let Some(rd) = bi.initrd {
+        let clash = bi.usable.iter().find(|r| r.start < rd.end && rd.start < r.end);
+        assert!(clash.is_none(), "boot: initrd {rd:x?} overlaps usable memory {clash:x?}");
         printf!("rd0: initrd at {:#x}, {} bytes\n", rd.start, rd.len());
     }
     for w in args.unknown.iter() {
@@ -58,8 +56,7 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
     let t0 = machdep::nanouptime();
     let ticks0 = TICKS.load(Ordering::Relaxed);
     wait_until("start and tick", || {
-        cpu::cpus()
-            .all(|c| c.has_flag(CPUF_RUNNING) && c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS)
+        cpu::cpus().all(|c| c.has_flag(CPUF_RUNNING) && c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS)
     });
     let hz = measured_hz(t0, ticks0);
 
@@ -70,12 +67,8 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
     });
     let n = cpu::ncpus();
     let running = cpu::cpus().filter(|c| c.has_flag(CPUF_RUNNING)).count();
-    let ticking = cpu::cpus()
-        .filter(|c| c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS)
-        .count();
-    let answered: u32 = cpu::cpus()
-        .map(|c| c.ci_ipi_seen.load(Ordering::Relaxed).count_ones())
-        .sum();
+    let ticking = cpu::cpus().filter(|c| c.ci_ticks.load(Ordering::Relaxed) >= MIN_TICKS).count();
+    let answered: u32 = cpu::cpus().map(|c| c.ci_ipi_seen.load(Ordering::Relaxed).count_ones()).sum();
     printf!("clock: hz {HZ}, cpu0 measured {hz} Hz\n");
     printf!(
         "boot: {n} cpus attached, {running} running, {ticking} ticking, ipi {answered}/{} ok\n",
@@ -143,10 +136,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
                     kern_ipi::others_mask(c)
                 );
             }
-            panic!(
-                "boot: cpus did not {what} within {} s",
-                BOOT_WAIT_NS / 1_000_000_000
-            );
+            panic!("boot: cpus did not {what} within {} s", BOOT_WAIT_NS / 1_000_000_000);
         }
         machdep::cpu_idle_wait();
     }
@@ -174,18 +164,9 @@ fn selftest_memory() {
         // SAFETY: the page was just allocated to us and is direct-mapped.
         unsafe { *(machdep::phys_to_kva(*p) as *mut u64) = i as u64 ^ *p };
     }
-    let contig =
-        uvm_init::uvm_pagealloc_contig(16, 16 * PAGE_SIZE).expect("selftest: no contiguous pages");
-    assert_eq!(
-        contig % (16 * PAGE_SIZE),
-        0,
-        "selftest: misaligned contiguous run"
-    );
-    assert_eq!(
-        uvm_init::uvmexp_free(),
-        free0 - 80,
-        "selftest: free count off after alloc"
-    );
+    let contig = uvm_init::uvm_pagealloc_contig(16, 16 * PAGE_SIZE).expect("selftest: no contiguous pages");
+    assert_eq!(contig % (16 * PAGE_SIZE), 0, "selftest: misaligned contiguous run");
+    assert_eq!(uvm_init::uvmexp_free(), free0 - 80, "selftest: free count off after alloc");
     for (i, p) in pages.iter().enumerate() {
         // SAFETY: still ours, direct-mapped.
         let v = unsafe { *(machdep::phys_to_kva(*p) as *const u64) };
@@ -194,14 +175,9 @@ fn selftest_memory() {
     }
     uvm_init::uvm_pagefree_contig(contig, 16);
     let free1 = uvm_init::uvmexp_free();
-    assert_eq!(
-        free1, free0,
-        "selftest: free pages {free1} != baseline {free0}"
-    );
+    assert_eq!(free1, free0, "selftest: free pages {free1} != baseline {free0}");
     selftest_heap();
-    printf!(
-        "selftest: 80 pages and heap allocated and freed, back to baseline ({free1} free pages)\n"
-    );
+    printf!("selftest: 80 pages and heap allocated and freed, back to baseline ({free1} free pages)\n");
 }
 
 #[cfg(target_os = "none")]
@@ -220,10 +196,7 @@ fn selftest_heap() {
         assert!(crate::kern_malloc::kmem_stats().allocated > base);
     }
     let after = crate::kern_malloc::kmem_stats().allocated;
-    assert_eq!(
-        after, base,
-        "selftest: heap holds {after} bytes, baseline {base}"
-    );
+    assert_eq!(after, base, "selftest: heap holds {after} bytes, baseline {base}");
 }
 
 #[cfg(not(target_os = "none"))]

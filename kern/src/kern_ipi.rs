@@ -36,10 +36,7 @@ pub fn ipi_intr() {
         ci.ci_ipi_seen.fetch_or(from, Ordering::Release);
     }
     if pending & IPI_PANIC != 0 {
-        panic!(
-            "cpu{}: panic requested by IPI (boot word panic=N)",
-            ci.ci_cpuid
-        );
+        panic!("cpu{}: panic requested by IPI (boot word panic=N)", ci.ci_cpuid);
     }
 }
 

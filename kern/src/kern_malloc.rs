@@ -33,29 +33,18 @@ pub struct HeapStats {
 
 impl KernelHeap {
     pub const fn new(grow: fn(usize) -> Option<(usize, usize)>) -> Self {
-        KernelHeap {
-            heap: Mutex::new(Heap::new()),
-            grow,
-        }
+        KernelHeap { heap: Mutex::new(Heap::new()), grow }
     }
 
     pub fn stats(&self) -> HeapStats {
         let h = self.heap.lock();
-        HeapStats {
-            allocated: h.stats_alloc_actual(),
-            total: h.stats_total_bytes(),
-        }
+        HeapStats { allocated: h.stats_alloc_actual(), total: h.stats_total_bytes() }
     }
 
     fn grow_size(layout: &Layout) -> usize {
         // A block of size S aligned to S always holds a buddy block of
         // size >= layout's rounded size, whatever its alignment.
-        layout
-            .size()
-            .max(layout.align())
-            .next_power_of_two()
-            .max(HEAP_GROW_MIN)
-            * 2
+        layout.size().max(layout.align()).next_power_of_two().max(HEAP_GROW_MIN) * 2
     }
 }
 
@@ -73,18 +62,13 @@ unsafe impl GlobalAlloc for KernelHeap {
         };
         // SAFETY: `grow` returned memory nobody else uses, valid for `len` bytes.
         unsafe { h.add_to_heap(start, start + len) };
-        h.alloc(layout)
-            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+        h.alloc(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller guarantees `ptr` came from `alloc` with
         // `layout`, so it is non-null and belongs to this heap.
-        unsafe {
-            self.heap
-                .lock()
-                .dealloc(NonNull::new_unchecked(ptr), layout)
-        }
+        unsafe { self.heap.lock().dealloc(NonNull::new_unchecked(ptr), layout) }
     }
 }
 
@@ -93,10 +77,7 @@ unsafe impl GlobalAlloc for KernelHeap {
 fn kmem_grow(min: usize) -> Option<(usize, usize)> {
     let n = min.div_ceil(uvm::PAGE_SIZE as usize);
     let pa = crate::uvm_init::uvm_pagealloc_contig(n, min as u64)?;
-    Some((
-        crate::machdep::phys_to_kva(pa) as usize,
-        n * uvm::PAGE_SIZE as usize,
-    ))
+    Some((crate::machdep::phys_to_kva(pa) as usize, n * uvm::PAGE_SIZE as usize))
 }
 
 #[cfg(target_os = "none")]

@@ -20,18 +20,13 @@ pub struct MutexGuard<'a, T> {
 
 impl<T> Mutex<T> {
     pub const fn new(v: T) -> Self {
-        Mutex {
-            inner: spin::Mutex::new(v),
-        }
+        Mutex { inner: spin::Mutex::new(v) }
     }
 
     /// mtx_enter: mask interrupts, then spin for the lock.
     pub fn lock(&self) -> MutexGuard<'_, T> {
         let saved = machdep::intr_disable();
-        MutexGuard {
-            guard: Some(self.inner.lock()),
-            saved,
-        }
+        MutexGuard { guard: Some(self.inner.lock()), saved }
     }
 }
 

@@ -33,10 +33,7 @@ impl MsgBuf {
 static CONS_LOCKED: AtomicBool = AtomicBool::new(false);
 static PANIC_MODE: AtomicBool = AtomicBool::new(false);
 /// Protected by `CONS_LOCKED`.
-static mut MSGBUF: MsgBuf = MsgBuf {
-    buf: [0; MSGBUFSIZE],
-    written: 0,
-};
+static mut MSGBUF: MsgBuf = MsgBuf { buf: [0; MSGBUFSIZE], written: 0 };
 
 struct ConsGuard {
     saved: usize,
@@ -47,10 +44,7 @@ fn cons_lock() -> ConsGuard {
     let saved = machdep::intr_disable();
     let mut spins: u64 = 0;
     loop {
-        if CONS_LOCKED
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+        if CONS_LOCKED.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return ConsGuard { saved, held: true };
         }
         spins += 1;
@@ -126,12 +120,7 @@ impl log::Log for KernLogger {
             log::Level::Info => kprintf(format_args!("{}\n", r.args())),
             log::Level::Warn => kprintf(format_args!("warning: {}\n", r.args())),
             log::Level::Error => kprintf(format_args!("error: {}\n", r.args())),
-            l => kprintf(format_args!(
-                "{}: {}: {}\n",
-                l.as_str(),
-                r.target(),
-                r.args()
-            )),
+            l => kprintf(format_args!("{}: {}: {}\n", l.as_str(), r.target(), r.args())),
         }
     }
 

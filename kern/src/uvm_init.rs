@@ -27,10 +27,7 @@ pub fn place_bitmap(usable: &[MemRegion]) -> Option<(u64, u64)> {
     let lo = usable.iter().map(|r| r.start).min()?;
     let hi = usable.iter().map(|r| r.end).max()?;
     let bytes = round_page(bitmap_words(lo, hi) as u64 * 8);
-    usable
-        .iter()
-        .find(|r| r.len() >= bytes)
-        .map(|r| (r.start, bytes))
+    usable.iter().find(|r| r.len() >= bytes).map(|r| (r.start, bytes))
 }
 
 /// Build the page allocator over `usable`. Before: the direct map covers
@@ -38,10 +35,7 @@ pub fn place_bitmap(usable: &[MemRegion]) -> Option<(u64, u64)> {
 /// free in the allocator; `uvm_pagealloc` works.
 pub fn uvm_init(usable: &[MemRegion]) -> PmemStats {
     assert!(!usable.is_empty(), "uvm_init: no usable memory");
-    assert!(
-        usable.len() <= MAX_MEM_REGIONS,
-        "uvm_init: too many memory regions"
-    );
+    assert!(usable.len() <= MAX_MEM_REGIONS, "uvm_init: too many memory regions");
     let lo = usable.iter().map(|r| r.start).min().unwrap();
     let hi = usable.iter().map(|r| r.end).max().unwrap();
     let (bm_pa, bm_bytes) = place_bitmap(usable).expect("uvm_init: no room for the page bitmap");
@@ -59,18 +53,14 @@ pub fn uvm_init(usable: &[MemRegion]) -> PmemStats {
             pm.add_free_range(r.start, r.end);
         }
     }
-    let stats = PmemStats {
-        managed_pages: pm.managed_pages(),
-        bitmap_bytes: bm_bytes,
-    };
+    let stats = PmemStats { managed_pages: pm.managed_pages(), bitmap_bytes: bm_bytes };
     *PMEM.lock() = Some(pm);
     stats
 }
 
 fn with_pmem<R>(f: impl FnOnce(&mut PhysMem<'static>) -> R) -> R {
     let mut g = PMEM.lock();
-    f(g.as_mut()
-        .expect("uvm: page allocator used before uvm_init"))
+    f(g.as_mut().expect("uvm: page allocator used before uvm_init"))
 }
 
 /// Allocate one physical page (not zeroed).
@@ -104,16 +94,8 @@ mod tests {
 
     #[test]
     fn bitmap_goes_in_first_region_that_fits() {
-        let regs = [
-            MemRegion {
-                start: 0x1000,
-                end: 0x2000,
-            },
-            MemRegion {
-                start: 0x10_0000,
-                end: 0x1_0000_0000,
-            },
-        ];
+        let regs =
+            [MemRegion { start: 0x1000, end: 0x2000 }, MemRegion { start: 0x10_0000, end: 0x1_0000_0000 }];
         // 4 GiB span -> 1 Mi pages -> 128 KiB of bitmap.
         assert_eq!(place_bitmap(&regs), Some((0x10_0000, 0x2_0000)));
         assert_eq!(place_bitmap(&[]), None);

@@ -77,8 +77,31 @@ pub struct Case {
     pub machine: &'static str,
     pub cpu: Option<&'static str>,
     pub smp: u32,
+    /// Guest RAM, QEMU's `-m` syntax.
+    pub mem: &'static str,
+    /// Boot with an initrd of [`INITRD_BYTES`] bytes, which the kernel must
+    /// find and keep out of its free memory.
+    pub initrd: bool,
     pub append: &'static str,
     pub expect: Expect,
+}
+
+/// Size of the initrd the tools build for cases that boot with one.
+pub const INITRD_BYTES: usize = 1 << 20;
+
+impl Default for Case {
+    fn default() -> Self {
+        Case {
+            arch: Arch::Amd64,
+            machine: "q35",
+            cpu: None,
+            smp: 1,
+            mem: "512M",
+            initrd: false,
+            append: "halt",
+            expect: Expect::Halt,
+        }
+    }
 }
 
 impl Case {
@@ -86,6 +109,12 @@ impl Case {
         let mut n = format!("{}-{}-smp{}", self.arch, self.machine, self.smp);
         if let Some(c) = self.cpu {
             n += &format!("-{c}");
+        }
+        if self.mem != "512M" {
+            n += &format!("-m{}", self.mem);
+        }
+        if self.initrd {
+            n += "-initrd";
         }
         match self.expect {
             Expect::Halt => {}
@@ -102,63 +131,37 @@ impl Case {
 pub fn matrix() -> Vec<Case> {
     let mut v = Vec::new();
     for arch in Arch::ALL {
+        let base = Case { arch, ..Case::default() };
         for &machine in arch.machines() {
             if machine == "el2-gicv2" {
                 continue; // covered once below at -smp 2
             }
             for smp in [1, 4] {
-                v.push(Case {
-                    arch,
-                    machine,
-                    cpu: None,
-                    smp,
-                    append: "halt",
-                    expect: Expect::Halt,
-                });
+                v.push(Case { machine, smp, ..base.clone() });
             }
         }
         let m = arch.machines()[0];
-        v.push(Case {
-            arch,
-            machine: m,
-            cpu: None,
-            smp: 4,
-            append: "panic",
-            expect: Expect::Panic("boot: panic requested"),
-        });
-        v.push(Case {
-            arch,
-            machine: m,
-            cpu: None,
-            smp: 4,
-            append: "panic=2",
-            expect: Expect::Panic("cpu2: panic requested by IPI"),
-        });
-        v.push(Case {
-            arch,
-            machine: m,
-            cpu: None,
-            smp: 2,
-            append: "fault",
-            expect: Expect::Fault,
-        });
+        v.push(Case { machine: m, smp: 8, ..base.clone() });
+        v.push(Case { machine: m, smp: 2, mem: "128M", initrd: true, ..base.clone() });
+        let panic = |machine, smp, append, msg| Case {
+            machine,
+            smp,
+            append,
+            expect: Expect::Panic(msg),
+            ..base.clone()
+        };
+        v.push(panic(m, 4, "panic", "boot: panic requested"));
+        v.push(panic(m, 4, "panic=2", "cpu2: panic requested by IPI"));
+        v.push(Case { machine: m, smp: 2, append: "fault", expect: Expect::Fault, ..base.clone() });
+        let other = arch.machines()[2];
+        v.push(panic(other, 2, "panic=1", "cpu1: panic requested by IPI"));
     }
-    v.push(Case {
-        arch: Arch::Arm64,
-        machine: "el2-gicv2",
-        cpu: None,
-        smp: 2,
-        append: "halt",
-        expect: Expect::Halt,
-    });
-    v.push(Case {
-        arch: Arch::Arm64,
-        machine: "gicv3",
-        cpu: Some("max"),
-        smp: 2,
-        append: "halt",
-        expect: Expect::Halt,
-    });
+    // RAM above 4 GiB on the PC machines.
+    v.push(Case { arch: Arch::Amd64, machine: "pc", smp: 2, mem: "4G", ..Case::default() });
+    let arm = Case { arch: Arch::Arm64, ..Case::default() };
+    v.push(Case { machine: "el2-gicv2", smp: 2, ..arm.clone() });
+    v.push(Case { machine: "gicv3", cpu: Some("max"), smp: 2, ..arm.clone() });
+    v.push(Case { machine: "el2", cpu: Some("max"), smp: 4, mem: "2G", ..arm });
     v
 }
 
@@ -177,24 +180,34 @@ pub fn check(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
         Expect::Fault => {
             check_panicked(log, exit)?;
             need(log, "boot: faulting on purpose")?;
-            // The dump names the faulting address the arch chose.
-            let dump = &log[log.find("boot: faulting on purpose").unwrap()..];
-            if !dump.contains("fault") || !dump.contains("0x") {
-                return Err(
-                    "no register dump with the fault address after the deliberate fault".into(),
-                );
-            }
-            Ok(())
+            check_fault_dump(log)
         }
     }
 }
 
-fn need(log: &str, s: &str) -> Result<(), String> {
-    if log.contains(s) {
-        Ok(())
-    } else {
-        Err(format!("missing \"{s}\" in the serial log"))
+/// After the deliberate fault: a register dump (several lines of hex
+/// words), then a panic naming the fault and its address.
+fn check_fault_dump(log: &str) -> Result<(), String> {
+    let dump = &log[log.find("boot: faulting on purpose").unwrap()..];
+    let lines: Vec<&str> = dump.lines().skip(1).take_while(|l| !l.starts_with("panic:")).collect();
+    let hexy = lines.iter().filter(|l| l.split_whitespace().filter(|w| is_hex_word(w)).count() >= 2).count();
+    if hexy < 4 {
+        return Err(format!("no register dump after the deliberate fault ({hexy} register lines)"));
     }
+    let p = dump.lines().find(|l| l.starts_with("panic:")).ok_or("no panic after the deliberate fault")?;
+    if !p.contains("fault") || !p.contains("0x") {
+        return Err(format!("the panic does not name the fault and its address: {p}"));
+    }
+    Ok(())
+}
+
+fn is_hex_word(w: &str) -> bool {
+    let w = w.trim_start_matches("0x");
+    w.len() >= 8 && w.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+fn need(log: &str, s: &str) -> Result<(), String> {
+    if log.contains(s) { Ok(()) } else { Err(format!("missing \"{s}\" in the serial log")) }
 }
 
 fn check_panicked(log: &str, exit: GuestExit) -> Result<(), String> {
@@ -209,18 +222,14 @@ fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
         return Err(format!("kernel panicked: {l}"));
     }
     if exit != GuestExit::Status(0) {
-        return Err(format!(
-            "expected a clean power-off (status 0), got {exit:?}"
-        ));
+        return Err(format!("expected a clean power-off (status 0), got {exit:?}"));
     }
-    for s in [
-        "real mem = ",
-        "avail mem = ",
-        "selftest: ",
-        "back to baseline",
-        "boot: halt requested",
-    ] {
+    for s in ["real mem = ", "avail mem = ", "selftest: ", "back to baseline", "boot: halt requested"] {
         need(log, s)?;
+    }
+    if case.initrd {
+        need(log, &format!(", {INITRD_BYTES} bytes"))?;
+        need(log, "rd0: initrd at 0x")?;
     }
     let n = case.smp;
     for i in 0..n {
@@ -231,13 +240,7 @@ fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
     }
     let b = parse_boot_line(log).ok_or("no \"boot: N cpus attached ...\" line")?;
     let pairs = n * (n - 1);
-    if b != (BootLine {
-        attached: n,
-        running: n,
-        ticking: n,
-        ipi_ok: pairs,
-        ipi_pairs: pairs,
-    }) {
+    if b != (BootLine { attached: n, running: n, ticking: n, ipi_ok: pairs, ipi_pairs: pairs }) {
         return Err(format!(
             "expected {n} cpus attached, running, ticking and ipi {pairs}/{pairs}, got {b:?}"
         ));
@@ -260,22 +263,16 @@ pub struct BootLine {
 
 /// Parse `boot: N cpus attached, N running, N ticking, ipi A/B ok`.
 pub fn parse_boot_line(log: &str) -> Option<BootLine> {
-    let l = log
-        .lines()
-        .find(|l| l.starts_with("boot: ") && l.contains("cpus attached"))?;
+    let l = log.lines().find(|l| l.starts_with("boot: ") && l.contains("cpus attached"))?;
     let nums: Vec<u32> = l
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().ok())
         .collect::<Option<_>>()?;
     match nums[..] {
-        [attached, running, ticking, ipi_ok, ipi_pairs] => Some(BootLine {
-            attached,
-            running,
-            ticking,
-            ipi_ok,
-            ipi_pairs,
-        }),
+        [attached, running, ticking, ipi_ok, ipi_pairs] => {
+            Some(BootLine { attached, running, ticking, ipi_ok, ipi_pairs })
+        }
         _ => None,
     }
 }
@@ -299,104 +296,57 @@ mod tests {
             s += &format!("cpu{i} at mainbus0: apid {i}\n");
         }
         s += "clock: hz 100, cpu0 measured 99 Hz\n";
-        s += &format!(
-            "boot: {n} cpus attached, {n} running, {n} ticking, ipi {ipi}/{} ok\n",
-            n * (n - 1)
-        );
+        s += &format!("boot: {n} cpus attached, {n} running, {n} ticking, ipi {ipi}/{} ok\n", n * (n - 1));
         s += "boot: halt requested, all cpus up; powering off\n";
         s
     }
 
     fn case(smp: u32, expect: Expect) -> Case {
-        Case {
-            arch: Arch::Amd64,
-            machine: "q35",
-            cpu: None,
-            smp,
-            append: "halt",
-            expect,
-        }
+        Case { smp, expect, ..Case::default() }
     }
 
     #[test]
     fn good_halt_passes() {
-        assert_eq!(
-            check(
-                &case(4, Expect::Halt),
-                &halt_log(4, 12),
-                GuestExit::Status(0)
-            ),
-            Ok(())
-        );
-        assert_eq!(
-            check(
-                &case(1, Expect::Halt),
-                &halt_log(1, 0),
-                GuestExit::Status(0)
-            ),
-            Ok(())
-        );
+        assert_eq!(check(&case(4, Expect::Halt), &halt_log(4, 12), GuestExit::Status(0)), Ok(()));
+        assert_eq!(check(&case(1, Expect::Halt), &halt_log(1, 0), GuestExit::Status(0)), Ok(()));
     }
 
     #[test]
     fn halt_failures_are_caught() {
         let c = case(4, Expect::Halt);
-        assert!(
-            check(&c, &halt_log(4, 11), GuestExit::Status(0))
-                .unwrap_err()
-                .contains("ipi")
-        );
+        assert!(check(&c, &halt_log(4, 11), GuestExit::Status(0)).unwrap_err().contains("ipi"));
         assert!(check(&c, &halt_log(3, 6), GuestExit::Status(0)).is_err());
         assert!(check(&c, &halt_log(4, 12), GuestExit::Status(1)).is_err());
         assert!(check(&c, &halt_log(4, 12), GuestExit::Timeout).is_err());
         let slow = halt_log(4, 12).replace("measured 99 Hz", "measured 7 Hz");
-        assert!(
-            check(&c, &slow, GuestExit::Status(0))
-                .unwrap_err()
-                .contains("7 Hz")
-        );
+        assert!(check(&c, &slow, GuestExit::Status(0)).unwrap_err().contains("7 Hz"));
         let panicked = halt_log(4, 12) + "panic: oops\n";
-        assert!(
-            check(&c, &panicked, GuestExit::Status(0))
-                .unwrap_err()
-                .contains("oops")
-        );
+        assert!(check(&c, &panicked, GuestExit::Status(0)).unwrap_err().contains("oops"));
         let extra = halt_log(4, 12) + "cpu4 at mainbus0: apid 4\n";
         assert!(check(&c, &extra, GuestExit::Status(0)).is_err());
     }
 
     #[test]
     fn panic_case_needs_status_and_message() {
-        let c = Case {
-            append: "panic",
-            ..case(4, Expect::Panic("boot: panic requested"))
-        };
+        let c = Case { append: "panic", ..case(4, Expect::Panic("boot: panic requested")) };
         let log = "panic: boot: panic requested (boot word panic)\ncpu0: other cpus stopped; powering off with failure status\n";
         assert_eq!(check(&c, log, GuestExit::Status(1)), Ok(()));
         assert!(check(&c, log, GuestExit::Status(0)).is_err());
-        assert!(
-            check(
-                &c,
-                "panic: something else\nother cpus stopped\n",
-                GuestExit::Status(1)
-            )
-            .is_err()
-        );
+        assert!(check(&c, "panic: something else\nother cpus stopped\n", GuestExit::Status(1)).is_err());
     }
 
     #[test]
     fn fault_case_needs_dump() {
         let c = case(2, Expect::Fault);
-        let log = "boot: faulting on purpose (boot word fault)\nfatal page fault at 0xffff800000000000\npanic: kernel page fault\n";
-        assert_eq!(check(&c, log, GuestExit::Status(1)), Ok(()));
-        assert!(
-            check(
-                &c,
-                "boot: faulting on purpose\npanic: x\n",
-                GuestExit::Status(1)
-            )
-            .is_err()
+        let regs = "rax 0000000000000001 rbx ffffffff80001000\n".repeat(4);
+        let log = format!(
+            "boot: faulting on purpose (boot word fault)\n{regs}panic: kernel page fault at 0xffff800000000000\n"
         );
+        assert_eq!(check(&c, &log, GuestExit::Status(1)), Ok(()));
+        let no_dump = "boot: faulting on purpose\npanic: kernel page fault at 0x1000\n";
+        assert!(check(&c, no_dump, GuestExit::Status(1)).unwrap_err().contains("register dump"));
+        let vague = format!("boot: faulting on purpose\n{regs}panic: oops\n");
+        assert!(check(&c, &vague, GuestExit::Status(1)).unwrap_err().contains("does not name"));
     }
 
     #[test]
@@ -404,19 +354,15 @@ mod tests {
         let m = matrix();
         for arch in Arch::ALL {
             for &mach in arch.machines() {
-                assert!(
-                    m.iter()
-                        .any(|c| c.arch == arch && c.machine == mach && c.expect == Expect::Halt)
-                );
+                assert!(m.iter().any(|c| c.arch == arch && c.machine == mach && c.expect == Expect::Halt));
             }
             for smp in [1, 4] {
                 assert!(m.iter().any(|c| c.arch == arch && c.smp == smp));
             }
-            assert!(
-                m.iter()
-                    .any(|c| c.arch == arch && c.expect == Expect::Fault)
-            );
+            assert!(m.iter().any(|c| c.arch == arch && c.expect == Expect::Fault));
         }
+        assert!(m.iter().any(|c| c.initrd && c.arch == Arch::Arm64));
+        assert!(m.iter().any(|c| c.initrd && c.arch == Arch::Amd64));
         let names: std::collections::HashSet<_> = m.iter().map(Case::name).collect();
         assert_eq!(names.len(), m.len(), "case names must be unique");
     }

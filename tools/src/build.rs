@@ -44,34 +44,20 @@ pub fn build_kernel(arch: Arch) -> Result<PathBuf, String> {
     eprintln!("xtask: building the {arch} kernel ({target})");
     runner::run_step(
         &format!("building the {arch} kernel"),
-        cargo().args([
-            "build",
-            "--release",
-            "-p",
-            &kernel_package(arch),
-            "--target",
-            target,
-        ]),
+        cargo().args(["build", "--release", "-p", &kernel_package(arch), "--target", target]),
         &root,
     )?;
     let elf_path = root.join("target").join(target).join("release/bsd");
-    let bytes =
-        std::fs::read(&elf_path).map_err(|e| format!("reading {}: {e}", elf_path.display()))?;
+    let bytes = std::fs::read(&elf_path).map_err(|e| format!("reading {}: {e}", elf_path.display()))?;
     let dir = images_dir(arch);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let image = match arch {
         Arch::Amd64 => bytes.clone(),
-        Arch::Arm64 => {
-            elf::to_raw_image(&bytes).map_err(|e| format!("{}: {e}", elf_path.display()))?
-        }
+        Arch::Arm64 => elf::to_raw_image(&bytes).map_err(|e| format!("{}: {e}", elf_path.display()))?,
     };
     let out = image_path(arch);
     std::fs::write(&out, &image).map_err(|e| format!("writing {}: {e}", out.display()))?;
     std::fs::write(dir.join("bsd.gdb"), &bytes).map_err(|e| format!("writing bsd.gdb: {e}"))?;
-    eprintln!(
-        "xtask: {} ({} KiB)",
-        out.strip_prefix(&root).unwrap_or(&out).display(),
-        image.len() / 1024
-    );
+    eprintln!("xtask: {} ({} KiB)", out.strip_prefix(&root).unwrap_or(&out).display(), image.len() / 1024);
     Ok(out)
 }

@@ -16,19 +16,13 @@ pub struct Segment {
 const PT_LOAD: u32 = 1;
 
 fn u16_at(b: &[u8], o: usize) -> Result<u16, String> {
-    b.get(o..o + 2)
-        .map(|s| u16::from_le_bytes(s.try_into().unwrap()))
-        .ok_or_else(|| "ELF truncated".into())
+    b.get(o..o + 2).map(|s| u16::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| "ELF truncated".into())
 }
 fn u32_at(b: &[u8], o: usize) -> Result<u32, String> {
-    b.get(o..o + 4)
-        .map(|s| u32::from_le_bytes(s.try_into().unwrap()))
-        .ok_or_else(|| "ELF truncated".into())
+    b.get(o..o + 4).map(|s| u32::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| "ELF truncated".into())
 }
 fn u64_at(b: &[u8], o: usize) -> Result<u64, String> {
-    b.get(o..o + 8)
-        .map(|s| u64::from_le_bytes(s.try_into().unwrap()))
-        .ok_or_else(|| "ELF truncated".into())
+    b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap())).ok_or_else(|| "ELF truncated".into())
 }
 
 /// The PT_LOAD segments of a little-endian ELF64 file.
@@ -55,10 +49,7 @@ pub fn load_segments(b: &[u8]) -> Result<Vec<Segment>, String> {
             memsz: u64_at(b, p + 0x28)?,
         };
         if seg.offset + seg.filesz > b.len() as u64 {
-            return Err(format!(
-                "segment at {:#x} runs past the end of the file",
-                seg.paddr
-            ));
+            return Err(format!("segment at {:#x} runs past the end of the file", seg.paddr));
         }
         v.push(seg);
     }
@@ -73,12 +64,7 @@ pub fn load_segments(b: &[u8]) -> Result<Vec<Segment>, String> {
 pub fn to_raw_image(b: &[u8]) -> Result<Vec<u8>, String> {
     let segs = load_segments(b)?;
     let base = segs[0].paddr;
-    let end = segs
-        .iter()
-        .filter(|s| s.filesz > 0)
-        .map(|s| s.paddr + s.filesz)
-        .max()
-        .unwrap_or(base);
+    let end = segs.iter().filter(|s| s.filesz > 0).map(|s| s.paddr + s.filesz).max().unwrap_or(base);
     if end - base > 256 << 20 {
         return Err(format!(
             "image would be {} MiB: segments far apart in physical memory?",
@@ -127,11 +113,8 @@ mod tests {
 
     #[test]
     fn flattens_by_lma_with_gaps_and_no_bss() {
-        let elf = mk_elf(&[
-            (0x4008_2000, b"DATA", 0x1000),
-            (0x4008_0000, b"TEXT", 4),
-            (0x4008_3000, b"", 0x5000),
-        ]);
+        let elf =
+            mk_elf(&[(0x4008_2000, b"DATA", 0x1000), (0x4008_0000, b"TEXT", 4), (0x4008_3000, b"", 0x5000)]);
         let img = to_raw_image(&elf).unwrap();
         assert_eq!(img.len(), 0x2004);
         assert_eq!(&img[..4], b"TEXT");
@@ -145,10 +128,6 @@ mod tests {
         assert!(to_raw_image(&mk_elf(&[])).is_err());
         let mut truncated = mk_elf(&[(0x1000, b"ABCDEFGH", 8)]);
         truncated.truncate(truncated.len() - 4);
-        assert!(
-            to_raw_image(&truncated)
-                .unwrap_err()
-                .contains("past the end")
-        );
+        assert!(to_raw_image(&truncated).unwrap_err().contains("past the end"));
     }
 }

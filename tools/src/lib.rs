@@ -15,8 +15,5 @@ use std::path::PathBuf;
 
 /// The workspace root (this crate sits one level below it).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tools/ has a parent")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tools/ has a parent").to_path_buf()
 }

@@ -9,10 +9,7 @@ use oxbsd_tests::{Arch, Case, check, matrix};
 use tools::{build, install, qemu, runner, workspace_root};
 
 #[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    about = "Build, boot and test oxbsd on amd64 and arm64 under QEMU"
-)]
+#[command(name = "cargo xtask", about = "Build, boot and test oxbsd on amd64 and arm64 under QEMU")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -106,29 +103,13 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Build { arch } => arch
-            .arches()
-            .into_iter()
-            .try_for_each(|a| build::build_kernel(a).map(|_| ())),
-        Cmd::Run {
-            arch,
-            smp,
-            machine,
-            cpu,
-            mem,
-            accel,
-            append,
-            gdb,
-            timeout,
-        } => cmd_run(arch, smp, machine, cpu, mem, accel, append, gdb, timeout),
-        Cmd::Test {
-            arch,
-            no_lint,
-            no_host,
-            filter,
-            timeout,
-            verbose,
-        } => cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose),
+        Cmd::Build { arch } => arch.arches().into_iter().try_for_each(|a| build::build_kernel(a).map(|_| ())),
+        Cmd::Run { arch, smp, machine, cpu, mem, accel, append, gdb, timeout } => {
+            cmd_run(arch, smp, machine, cpu, mem, accel, append, gdb, timeout)
+        }
+        Cmd::Test { arch, no_lint, no_host, filter, timeout, verbose } => {
+            cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose)
+        }
         Cmd::Lint => lint(),
     };
     match r {
@@ -182,10 +163,7 @@ fn cmd_run(
     let prog = qemu::program(arch);
     if gdb {
         let g = build::images_dir(arch).join("bsd.gdb");
-        eprintln!(
-            "xtask: waiting for gdb: gdb-multiarch {} -ex 'target remote localhost:1234'",
-            g.display()
-        );
+        eprintln!("xtask: waiting for gdb: gdb-multiarch {} -ex 'target remote localhost:1234'", g.display());
     }
     let exit = match timeout {
         None => {
@@ -194,9 +172,7 @@ fn cmd_run(
         }
         Some(s) => {
             let c = runner::run_captured(prog, &args, Duration::from_secs(s), true)?;
-            c.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| {
-                qemu::decode_exit(arch, code)
-            })
+            c.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| qemu::decode_exit(arch, code))
         }
     };
     eprintln!("xtask: {}", qemu::describe(exit));
@@ -210,23 +186,11 @@ fn cmd_run(
 fn lint() -> Result<(), String> {
     let root = workspace_root();
     eprintln!("xtask: lint: cargo fmt --check");
-    runner::run_step(
-        "cargo fmt --check",
-        build::cargo().args(["fmt", "--all", "--", "--check"]),
-        &root,
-    )?;
+    runner::run_step("cargo fmt --check", build::cargo().args(["fmt", "--all", "--", "--check"]), &root)?;
     eprintln!("xtask: lint: clippy (host crates)");
     runner::run_step(
         "clippy (host)",
-        build::cargo().args([
-            "clippy",
-            "--quiet",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]),
+        build::cargo().args(["clippy", "--quiet", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         &root,
     )?;
     for arch in Arch::ALL {
@@ -265,11 +229,7 @@ fn cmd_test(
     }
     if host {
         eprintln!("xtask: host unit tests (cargo test --workspace)");
-        runner::run_step(
-            "host unit tests",
-            build::cargo().args(["test", "--quiet", "--workspace"]),
-            &root,
-        )?;
+        runner::run_step("host unit tests", build::cargo().args(["test", "--quiet", "--workspace"]), &root)?;
     }
     install::ensure_qemu(&arches)?;
     let mut kernels = Vec::new();
@@ -286,13 +246,13 @@ fn cmd_test(
     }
     let logdir = root.join("target/test-logs");
     std::fs::create_dir_all(&logdir).map_err(|e| format!("creating {}: {e}", logdir.display()))?;
+    // The kernel must find this initrd, report its exact size and keep it
+    // out of its free memory (main() asserts no usable range overlaps it).
+    let rd: Vec<u8> = (0..oxbsd_tests::INITRD_BYTES).map(|i| (i % 251) as u8).collect();
+    std::fs::write(logdir.join("initrd.bin"), rd).map_err(|e| format!("writing the test initrd: {e}"))?;
     let (mut passed, mut failed) = (0, 0);
     for (i, c) in cases.iter().enumerate() {
-        let kernel = kernels
-            .iter()
-            .find(|(a, _)| *a == c.arch)
-            .map(|(_, k)| k.clone())
-            .unwrap();
+        let kernel = kernels.iter().find(|(a, _)| *a == c.arch).map(|(_, k)| k.clone()).unwrap();
         let r = boot_case(c, kernel, timeout, verbose, &logdir);
         let name = c.name();
         match r {
@@ -308,11 +268,7 @@ fn cmd_test(
         }
     }
     println!("matrix: {passed} passed, {failed} failed");
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(format!("{failed} boot case(s) failed"))
-    }
+    if failed == 0 { Ok(()) } else { Err(format!("{failed} boot case(s) failed")) }
 }
 
 fn boot_case(
@@ -327,26 +283,19 @@ fn boot_case(
         machine: c.machine.to_string(),
         cpu: c.cpu.map(str::to_string),
         smp: c.smp,
-        mem: "512M".into(),
+        mem: c.mem.into(),
         accel: qemu::Accel::Tcg,
         append: c.append.to_string(),
         kernel,
-        initrd: None,
+        initrd: c.initrd.then(|| logdir.join("initrd.bin")),
         interactive: false,
         gdb: false,
     };
     let args = qemu::args(&o)?;
     let prog = qemu::program(c.arch);
     let run = runner::run_captured(prog, &args, Duration::from_secs(timeout), verbose)?;
-    let exit = run.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| {
-        qemu::decode_exit(c.arch, code)
-    });
-    let log = format!(
-        "$ {prog} {}\n{}\n[xtask] {}\n",
-        args.join(" "),
-        run.log,
-        qemu::describe(exit)
-    );
+    let exit = run.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| qemu::decode_exit(c.arch, code));
+    let log = format!("$ {prog} {}\n{}\n[xtask] {}\n", args.join(" "), run.log, qemu::describe(exit));
     let _ = std::fs::write(logdir.join(format!("{}.log", c.name())), &log);
     check(c, &run.log, exit).map(|()| run.elapsed.as_secs_f64())
 }

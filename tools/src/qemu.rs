@@ -53,14 +53,10 @@ pub fn machine_arg(arch: Arch, m: &str) -> Result<String, String> {
         (Arch::Arm64, "gicv2") => "virt,gic-version=2".into(),
         (Arch::Arm64, "el2") => "virt,virtualization=on,gic-version=3".into(),
         (Arch::Arm64, "el2-gicv2") => "virt,virtualization=on,gic-version=2".into(),
-        (Arch::Amd64, _) if ["pc,", "q35,", "microvm,"].iter().any(|p| m.starts_with(p)) => {
-            m.to_string()
-        }
+        (Arch::Amd64, _) if ["pc,", "q35,", "microvm,"].iter().any(|p| m.starts_with(p)) => m.to_string(),
         (Arch::Arm64, _) if m.starts_with("virt,") => m.to_string(),
         _ => {
-            return Err(format!(
-                "unknown {arch} machine \"{m}\"; use one of {known}, or a raw -M value"
-            ));
+            return Err(format!("unknown {arch} machine \"{m}\"; use one of {known}, or a raw -M value"));
         }
     })
 }
@@ -68,10 +64,7 @@ pub fn machine_arg(arch: Arch, m: &str) -> Result<String, String> {
 /// Arguments for QEMU (without the program name).
 pub fn args(o: &Opts) -> Result<Vec<String>, String> {
     if !(1..=8).contains(&o.smp) {
-        return Err(format!(
-            "--smp {} out of range: oxbsd is tested with 1 to 8 CPUs",
-            o.smp
-        ));
+        return Err(format!("--smp {} out of range: oxbsd is tested with 1 to 8 CPUs", o.smp));
     }
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
@@ -112,11 +105,7 @@ pub fn decode_exit(arch: Arch, code: i32) -> GuestExit {
         Arch::Amd64 => return GuestExit::Qemu(code),
         Arch::Arm64 => code,
     };
-    if v & !0xf == 0x10 {
-        GuestExit::Status((v & 0xf) as u32)
-    } else {
-        GuestExit::Qemu(code)
-    }
+    if v & !0xf == 0x10 { GuestExit::Status((v & 0xf) as u32) } else { GuestExit::Qemu(code) }
 }
 
 /// A one-line explanation of a guest exit for people.
@@ -166,16 +155,9 @@ mod tests {
 
     #[test]
     fn machines() {
-        assert_eq!(
-            machine_arg(Arch::Arm64, "el2").unwrap(),
-            "virt,virtualization=on,gic-version=3"
-        );
+        assert_eq!(machine_arg(Arch::Arm64, "el2").unwrap(), "virt,virtualization=on,gic-version=3");
         assert_eq!(machine_arg(Arch::Amd64, "microvm").unwrap(), "microvm");
-        assert!(
-            machine_arg(Arch::Amd64, "gicv3")
-                .unwrap_err()
-                .contains("q35")
-        );
+        assert!(machine_arg(Arch::Amd64, "gicv3").unwrap_err().contains("q35"));
         assert!(machine_arg(Arch::Arm64, "q35").is_err());
     }
 

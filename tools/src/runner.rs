@@ -17,12 +17,7 @@ pub struct Captured {
 /// Run `prog args` with no input, collecting its output, killing it after
 /// `timeout`. With `echo`, the guest's output is also copied to stdout as it
 /// arrives.
-pub fn run_captured(
-    prog: &str,
-    args: &[String],
-    timeout: Duration,
-    echo: bool,
-) -> Result<Captured, String> {
+pub fn run_captured(prog: &str, args: &[String], timeout: Duration, echo: bool) -> Result<Captured, String> {
     let t0 = Instant::now();
     let mut child = Command::new(prog)
         .args(args)
@@ -54,10 +49,7 @@ pub fn run_captured(
         s
     });
     let code = loop {
-        match child
-            .try_wait()
-            .map_err(|e| format!("waiting for {prog}: {e}"))?
-        {
+        match child.try_wait().map_err(|e| format!("waiting for {prog}: {e}"))? {
             Some(st) => break st.code(),
             None if t0.elapsed() > timeout => {
                 let _ = child.kill();
@@ -73,31 +65,17 @@ pub fn run_captured(
     for l in String::from_utf8_lossy(&err).lines() {
         log += &format!("\n[qemu stderr] {l}");
     }
-    Ok(Captured {
-        log,
-        code,
-        elapsed: t0.elapsed(),
-    })
+    Ok(Captured { log, code, elapsed: t0.elapsed() })
 }
 
 /// Run `prog args` on this terminal and return its exit code.
 pub fn run_interactive(prog: &str, args: &[String]) -> Result<i32, String> {
-    let st = Command::new(prog)
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot start {prog}: {e}"))?;
+    let st = Command::new(prog).args(args).status().map_err(|e| format!("cannot start {prog}: {e}"))?;
     Ok(st.code().unwrap_or(-1))
 }
 
 /// Run a command, inheriting stdio; Err with a message if it fails.
 pub fn run_step(what: &str, cmd: &mut Command, cwd: &Path) -> Result<(), String> {
-    let st = cmd
-        .current_dir(cwd)
-        .status()
-        .map_err(|e| format!("{what}: cannot start: {e}"))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!("{what} failed ({st})"))
-    }
+    let st = cmd.current_dir(cwd).status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if st.success() { Ok(()) } else { Err(format!("{what} failed ({st})")) }
 }

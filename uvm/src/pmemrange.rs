@@ -40,14 +40,7 @@ impl<'a> PhysMem<'a> {
         let npages = atop(round_page(hi) - base) as usize;
         assert!(bitmap.len() * 64 >= npages, "pmemrange: bitmap too small");
         bitmap.iter_mut().for_each(|w| *w = 0);
-        PhysMem {
-            base,
-            npages,
-            bitmap,
-            free: 0,
-            managed: 0,
-            hint: 0,
-        }
+        PhysMem { base, npages, bitmap, free: 0, managed: 0, hint: 0 }
     }
 
     /// Hand the pages wholly inside `[start, end)` to the allocator.
@@ -95,10 +88,7 @@ impl<'a> PhysMem<'a> {
                 return Some(self.base + ptoa(i as u64));
             }
         }
-        unreachable!(
-            "pmemrange: free count says {} but bitmap is empty",
-            self.free
-        )
+        unreachable!("pmemrange: free count says {} but bitmap is empty", self.free)
     }
 
     /// Allocate `n` physically contiguous pages whose first page is aligned
@@ -136,22 +126,12 @@ impl<'a> PhysMem<'a> {
 
     /// Return `n` contiguous pages starting at `pa`.
     pub fn free_contig(&mut self, pa: u64, n: usize) {
-        assert!(
-            pa & (PAGE_SIZE - 1) == 0,
-            "pmemrange: unaligned free {pa:#x}"
-        );
+        assert!(pa & (PAGE_SIZE - 1) == 0, "pmemrange: unaligned free {pa:#x}");
         assert!(pa >= self.base, "pmemrange: free of unmanaged page {pa:#x}");
         let first = atop(pa - self.base) as usize;
-        assert!(
-            first + n <= self.npages,
-            "pmemrange: free of unmanaged page {pa:#x}"
-        );
+        assert!(first + n <= self.npages, "pmemrange: free of unmanaged page {pa:#x}");
         for i in first..first + n {
-            assert!(
-                !self.test(i),
-                "pmemrange: double free of page {:#x}",
-                self.base + ptoa(i as u64)
-            );
+            assert!(!self.test(i), "pmemrange: double free of page {:#x}", self.base + ptoa(i as u64));
             self.set(i);
         }
         self.free += n;

@@ -108,28 +108,16 @@ impl AcpiInfo {
             lapics: [MadtLapic { apic_id: 0 }; MAXCPUS],
             nlapics: 0,
             lapics_dropped: 0,
-            ioapics: [MadtIoapic {
-                id: 0,
-                address: 0,
-                gsi_base: 0,
-            }; MAX_IOAPICS],
+            ioapics: [MadtIoapic { id: 0, address: 0, gsi_base: 0 }; MAX_IOAPICS],
             nioapics: 0,
-            overrides: [MadtOverride {
-                source: 0,
-                gsi: 0,
-                flags: 0,
-            }; MAX_OVERRIDES],
+            overrides: [MadtOverride { source: 0, gsi: 0, flags: 0 }; MAX_OVERRIDES],
             noverrides: 0,
             hw_reduced: false,
             pm_tmr_port: 0,
             pm_tmr_32bit: false,
             pm1a_cnt: 0,
             pm1b_cnt: 0,
-            sleep_control: Gas {
-                space: 0,
-                width: 0,
-                address: 0,
-            },
+            sleep_control: Gas { space: 0, width: 0, address: 0 },
             s5: None,
         }
     }
@@ -196,12 +184,7 @@ fn rd16(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([rd8(b, off), rd8(b, off + 1)])
 }
 fn rd32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([
-        rd8(b, off),
-        rd8(b, off + 1),
-        rd8(b, off + 2),
-        rd8(b, off + 3),
-    ])
+    u32::from_le_bytes([rd8(b, off), rd8(b, off + 1), rd8(b, off + 2), rd8(b, off + 3)])
 }
 fn rd64(b: &[u8], off: usize) -> u64 {
     rd32(b, off) as u64 | (rd32(b, off + 4) as u64) << 32
@@ -210,11 +193,7 @@ fn gas(b: &[u8], off: usize) -> Gas {
     if b.len() < off + 12 {
         return Gas::default();
     }
-    Gas {
-        space: rd8(b, off),
-        width: rd8(b, off + 1),
-        address: rd64(b, off + 4),
-    }
+    Gas { space: rd8(b, off), width: rd8(b, off + 1), address: rd64(b, off + 4) }
 }
 
 fn checksum_ok(b: &[u8]) -> bool {
@@ -236,12 +215,10 @@ fn sdt(pa: u64) -> Option<&'static [u8]> {
 
 fn find_rsdp_in(start: u64, len: u64) -> Option<u64> {
     let area = phys(start, len as usize)?;
-    (0..area.len().saturating_sub(20))
-        .step_by(16)
-        .find_map(|off| {
-            let c = &area[off..];
-            (c.starts_with(b"RSD PTR ") && checksum_ok(&c[..20])).then_some(start + off as u64)
-        })
+    (0..area.len().saturating_sub(20)).step_by(16).find_map(|off| {
+        let c = &area[off..];
+        (c.starts_with(b"RSD PTR ") && checksum_ok(&c[..20])).then_some(start + off as u64)
+    })
 }
 
 /// The RSDP: from PVH start_info, else the BIOS areas the spec names.
@@ -290,11 +267,7 @@ fn parse(a: &mut AcpiInfo, rsdp_pa: u64) {
     a.note_range(root, root_t.len() as u64);
     let entries = &root_t[SDT_HEADER_LEN..];
     for i in 0..entries.len() / entsz {
-        let pa = if entsz == 8 {
-            rd64(entries, i * 8)
-        } else {
-            rd32(entries, i * 4) as u64
-        };
+        let pa = if entsz == 8 { rd64(entries, i * 8) } else { rd32(entries, i * 4) as u64 };
         let Some(t) = sdt(pa) else { continue };
         a.note_range(pa, t.len() as u64);
         let sig: [u8; 4] = t[..4].try_into().unwrap();
@@ -326,19 +299,13 @@ fn parse_madt(a: &mut AcpiInfo, t: &[u8]) {
             // are hot-plug slots, never started.
             0 if rd32(e, 4) & 1 != 0 => add_lapic(a, rd8(e, 3) as u32),
             1 if a.nioapics < MAX_IOAPICS => {
-                a.ioapics[a.nioapics] = MadtIoapic {
-                    id: rd8(e, 2),
-                    address: rd32(e, 4) as u64,
-                    gsi_base: rd32(e, 8),
-                };
+                a.ioapics[a.nioapics] =
+                    MadtIoapic { id: rd8(e, 2), address: rd32(e, 4) as u64, gsi_base: rd32(e, 8) };
                 a.nioapics += 1;
             }
             2 if a.noverrides < MAX_OVERRIDES => {
-                a.overrides[a.noverrides] = MadtOverride {
-                    source: rd8(e, 3),
-                    gsi: rd32(e, 4),
-                    flags: rd16(e, 8),
-                };
+                a.overrides[a.noverrides] =
+                    MadtOverride { source: rd8(e, 3), gsi: rd32(e, 4), flags: rd16(e, 8) };
                 a.noverrides += 1;
             }
             5 => a.lapic_pa = rd64(e, 4),
@@ -409,8 +376,7 @@ fn parse_fadt(a: &mut AcpiInfo, t: &[u8]) {
 fn find_s5(aml: &[u8]) -> Option<(u8, u8)> {
     let at = aml.windows(4).position(|w| w == b"_S5_")?;
     // NameOp, optionally with a root prefix: "\_S5_".
-    let named = at >= 1
-        && (aml[at - 1] == 0x08 || (at >= 2 && aml[at - 1] == b'\\' && aml[at - 2] == 0x08));
+    let named = at >= 1 && (aml[at - 1] == 0x08 || (at >= 2 && aml[at - 1] == b'\\' && aml[at - 2] == 0x08));
     if !named {
         return None;
     }

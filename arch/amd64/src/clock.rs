@@ -126,10 +126,7 @@ pub fn reference_name() -> &'static str {
 fn set_rates(tsc_hz: u64, bus_hz: u64, reference: u8) {
     TSC_HZ.store(tsc_hz, Ordering::Relaxed);
     LAPIC_BUS_HZ.store(bus_hz, Ordering::Relaxed);
-    TSC_MULT.store(
-        ((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64,
-        Ordering::Relaxed,
-    );
+    TSC_MULT.store(((1_000_000_000u128 << 32) / tsc_hz.max(1) as u128) as u64, Ordering::Relaxed);
     REFERENCE.store(reference, Ordering::Relaxed);
 }
 
@@ -138,16 +135,10 @@ fn set_rates(tsc_hz: u64, bus_hz: u64, reference: u8) {
 /// After: `nanouptime`, `delay_us` and `cpu_startclock` work.
 pub fn calibrate() {
     let acpi = crate::acpi::acpi_info();
-    let pm = acpi
-        .filter(|a| a.pm_tmr_port != 0)
-        .map(|a| Reference::PmTimer {
-            port: a.pm_tmr_port,
-            mask: if a.pm_tmr_32bit {
-                u32::MAX
-            } else {
-                0x00ff_ffff
-            },
-        });
+    let pm = acpi.filter(|a| a.pm_tmr_port != 0).map(|a| Reference::PmTimer {
+        port: a.pm_tmr_port,
+        mask: if a.pm_tmr_32bit { u32::MAX } else { 0x00ff_ffff },
+    });
     let reference = match pm {
         Some(r) if r.alive() => Some((r, 1)),
         _ => {

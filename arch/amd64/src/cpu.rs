@@ -19,16 +19,12 @@ use uvm::PAGE_SIZE;
 
 use crate::clock;
 use crate::cpufunc::{
-    CR0_CD, CR0_ET, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_SMAP, CR4_SMEP,
-    EFER_LME, EFER_NXE, MSR_EFER, cpuid, lcr0, lcr4, rcr0, rdmsr, wrmsr,
+    CR0_CD, CR0_ET, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_LME,
+    EFER_NXE, MSR_EFER, cpuid, lcr0, lcr4, rcr0, rdmsr, wrmsr,
 };
-use crate::gdt::{
-    Gdt, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, SEG_KCODE64, SEG_KDATA, Tss, gdt_load,
-};
+use crate::gdt::{Gdt, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, SEG_KCODE64, SEG_KDATA, Tss, gdt_load};
 use crate::lapic::{self, ICR_DM_INIT, ICR_DM_STARTUP, ICR_LEVEL_ASSERT};
-use crate::locore::{
-    MpTrampData, mp_entry64, mptramp_64, mptramp_data, mptramp_end, mptramp_start,
-};
+use crate::locore::{MpTrampData, mp_entry64, mptramp_64, mptramp_data, mptramp_end, mptramp_start};
 use crate::pmap::{self, ISTACK_PAGES, KSTACK_PAGES, PG_PS, PG_RW, PG_V, phys_to_kva};
 
 /// `ci_md_flags`: the CPU finished its MD init (set by the CPU itself).
@@ -126,10 +122,7 @@ pub fn cpu_md(ci: &'static CpuInfo) -> &'static CpuInfoMd {
     // SAFETY: every CpuInfo this kernel attaches is the `ci_mi` field of a
     // CpuInfoMd that lives forever, so stepping back to the container is
     // in bounds of that allocation.
-    unsafe {
-        &*((ci as *const CpuInfo as *const u8).sub(offset_of!(CpuInfoMd, ci_mi))
-            as *const CpuInfoMd)
-    }
+    unsafe { &*((ci as *const CpuInfo as *const u8).sub(offset_of!(CpuInfoMd, ci_mi)) as *const CpuInfoMd) }
 }
 
 /// Has this CPU finished its MD init (so it answers IPIs)?
@@ -139,11 +132,7 @@ pub fn cpu_is_hatched(ci: &'static CpuInfo) -> bool {
 
 /// The APIC id CPUID reports for the running CPU (x2APIC id if leaf 0xb).
 fn cpuid_apic_id() -> u32 {
-    if cpuid(0, 0).eax >= 0xb && cpuid(0xb, 0).ebx != 0 {
-        cpuid(0xb, 0).edx
-    } else {
-        cpuid(1, 0).ebx >> 24
-    }
+    if cpuid(0, 0).eax >= 0xb && cpuid(0xb, 0).ebx != 0 { cpuid(0xb, 0).edx } else { cpuid(1, 0).ebx >> 24 }
 }
 
 /// Set up the boot CPU's `cpu_info`, GDT and TSS, and point GS base at it.
@@ -181,8 +170,7 @@ pub fn cpu0_init_stacks() -> u64 {
     unsafe { ci.alloc_istacks() };
     let top = pmap::kstack_alloc(KSTACK_PAGES);
     ci.ci_idle_stack.store(top, Ordering::Relaxed);
-    ci.ci_md_flags
-        .fetch_or(CIF_HATCHED | CIF_GO, Ordering::Release);
+    ci.ci_md_flags.fetch_or(CIF_HATCHED | CIF_GO, Ordering::Release);
     top
 }
 
@@ -299,10 +287,7 @@ fn identify() -> CpuIdent {
     if id.max_ext >= 0x8000_0004 {
         for (i, leaf) in (0x8000_0002..=0x8000_0004u32).enumerate() {
             let r = cpuid(leaf, 0);
-            regs_bytes(
-                &mut id.brand[i * 16..i * 16 + 16],
-                &[r.eax, r.ebx, r.ecx, r.edx],
-            );
+            regs_bytes(&mut id.brand[i * 16..i * 16 + 16], &[r.eax, r.ebx, r.ecx, r.edx]);
         }
     }
     if id.max_ext >= 0x8000_0007 {
@@ -363,10 +348,7 @@ pub struct LineBuf {
 
 impl LineBuf {
     pub const fn new() -> LineBuf {
-        LineBuf {
-            buf: [0; 512],
-            len: 0,
-        }
+        LineBuf { buf: [0; 512], len: 0 }
     }
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
@@ -473,15 +455,7 @@ pub fn cpu0_attach_print() {
         &mut l,
         &mut first,
         id.l7_ebx,
-        &[
-            (0, "FSGSBASE"),
-            (3, "BMI1"),
-            (7, "SMEP"),
-            (8, "BMI2"),
-            (9, "ERMS"),
-            (10, "INVPCID"),
-            (20, "SMAP"),
-        ],
+        &[(0, "FSGSBASE"), (3, "BMI1"), (7, "SMEP"), (8, "BMI2"), (9, "ERMS"), (10, "INVPCID"), (20, "SMAP")],
     );
     feature_names(&mut l, &mut first, id.l7_ecx, &[(2, "UMIP")]);
     feature_names(&mut l, &mut first, id.e7_edx, &[(8, "ITSC")]);
@@ -491,21 +465,11 @@ pub fn cpu0_attach_print() {
         "cpu0: smep {}, smap {}, pcid {}{}",
         onoff(id.has_smep()),
         onoff(id.has_smap()),
-        if id.has_pcid() {
-            "present (not used yet)"
-        } else {
-            "not present"
-        },
-        if id.e7_edx & CPUIDEDX_ITSC != 0 {
-            ", invariant tsc"
-        } else {
-            ""
-        }
+        if id.has_pcid() { "present (not used yet)" } else { "not present" },
+        if id.e7_edx & CPUIDEDX_ITSC != 0 { ", invariant tsc" } else { "" }
     );
     if id.hv_vendor != [0; 12] {
-        let hv = core::str::from_utf8(&id.hv_vendor)
-            .unwrap_or("?")
-            .trim_end_matches('\0');
+        let hv = core::str::from_utf8(&id.hv_vendor).unwrap_or("?").trim_end_matches('\0');
         log::info!("cpu0: running under a hypervisor, \"{hv}\"");
     }
 }
@@ -539,11 +503,7 @@ fn mptramp_setup() -> Option<u64> {
     // SAFETY: the four pages were reserved for the trampoline at boot, are
     // RAM reachable through the direct map, and no AP is running in them.
     unsafe {
-        core::ptr::copy_nonoverlapping(
-            start as *const u8,
-            phys_to_kva(pa) as *mut u8,
-            len as usize,
-        );
+        core::ptr::copy_nonoverlapping(start as *const u8, phys_to_kva(pa) as *mut u8, len as usize);
         for t in [pml4, pdpt, pd] {
             core::ptr::write_bytes(phys_to_kva(t) as *mut u8, 0, PAGE_SIZE as usize);
         }
@@ -569,12 +529,7 @@ fn mptramp_params(pa: u64, ci: &'static CpuInfoMd) {
     let d = MpTrampData {
         gdt: [0, SEG_KCODE64, SEG_KDATA],
         gdtr: [23, gdt as u16, (gdt >> 16) as u16, 0],
-        farjmp: [
-            code64 as u16,
-            (code64 >> 16) as u16,
-            crate::gdt::GSEL_KCODE,
-            0,
-        ],
+        farjmp: [code64 as u16, (code64 >> 16) as u16, crate::gdt::GSEL_KCODE, 0],
         cr3: pa + PAGE_SIZE,
         efer,
         kcr3: pmap::kernel_pml4(),
@@ -614,17 +569,11 @@ pub fn cpu_boot_secondaries() {
     let mut next = 1u32;
     for l in aps() {
         if !lapic::x2apic_mode() && l.apic_id > 0xfe {
-            log::warn!(
-                "cpu: apid {} needs x2APIC, which this CPU lacks; not started",
-                l.apic_id
-            );
+            log::warn!("cpu: apid {} needs x2APIC, which this CPU lacks; not started", l.apic_id);
             continue;
         }
         if next as usize >= MAXCPUS {
-            log::warn!(
-                "cpu: apid {} beyond MAXCPUS ({MAXCPUS}), not started",
-                l.apic_id
-            );
+            log::warn!("cpu: apid {} beyond MAXCPUS ({MAXCPUS}), not started", l.apic_id);
             continue;
         }
         let ci = cpu_alloc(next, l.apic_id);
@@ -637,9 +586,7 @@ pub fn cpu_boot_secondaries() {
             clock::delay_us(200);
         }
         let deadline = clock::nanouptime() + HATCH_TIMEOUT_US * 1000;
-        while ci.ci_md_flags.load(Ordering::Acquire) & CIF_HATCHED == 0
-            && clock::nanouptime() < deadline
-        {
+        while ci.ci_md_flags.load(Ordering::Acquire) & CIF_HATCHED == 0 && clock::nanouptime() < deadline {
             core::hint::spin_loop();
         }
         if ci.ci_md_flags.load(Ordering::Acquire) & CIF_HATCHED == 0 {
@@ -648,18 +595,12 @@ pub fn cpu_boot_secondaries() {
             continue;
         }
         cpu_attach(&ci.ci_mi, false);
-        log::info!(
-            "cpu{next} at mainbus0: apid {} (application processor)",
-            l.apic_id
-        );
+        log::info!("cpu{next} at mainbus0: apid {} (application processor)", l.apic_id);
         ci.ci_md_flags.fetch_or(CIF_GO, Ordering::Release);
         next += 1;
     }
     if acpi.lapics_dropped > 0 {
-        log::warn!(
-            "cpu: {} more processors beyond MAXCPUS ignored",
-            acpi.lapics_dropped
-        );
+        log::warn!("cpu: {} more processors beyond MAXCPUS ignored", acpi.lapics_dropped);
     }
 }
 
@@ -673,8 +614,7 @@ fn cpu_alloc(cpuid: u32, apicid: u32) -> &'static CpuInfoMd {
         ci.alloc_istacks();
         (*ci.ci_gdt.get()).set_tss(ci.ci_tss.get() as u64);
     }
-    ci.ci_idle_stack
-        .store(pmap::kstack_alloc(KSTACK_PAGES), Ordering::Relaxed);
+    ci.ci_idle_stack.store(pmap::kstack_alloc(KSTACK_PAGES), Ordering::Relaxed);
     ci
 }
 

@@ -46,12 +46,7 @@ pub struct CpuidResult {
 
 pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
     let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
-    CpuidResult {
-        eax: r.eax,
-        ebx: r.ebx,
-        ecx: r.ecx,
-        edx: r.edx,
-    }
+    CpuidResult { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
 }
 
 #[inline]
@@ -66,9 +61,7 @@ pub fn inb(port: u16) -> u8 {
     let v: u8;
     // SAFETY: port reads in this kernel target devices the caller probed
     // (or ports that read as 0xff when absent); they touch no memory.
-    unsafe {
-        asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("in al, dx", out("al") v, in("dx") port, options(nomem, nostack, preserves_flags)) };
     v
 }
 
@@ -76,9 +69,7 @@ pub fn inb(port: u16) -> u8 {
 pub fn inl(port: u16) -> u32 {
     let v: u32;
     // SAFETY: as for `inb`.
-    unsafe {
-        asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack, preserves_flags))
-    };
+    unsafe { asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack, preserves_flags)) };
     v
 }
 

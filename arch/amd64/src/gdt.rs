@@ -71,16 +71,7 @@ pub struct Gdt([u64; 8]);
 
 impl Gdt {
     pub const fn new() -> Gdt {
-        Gdt([
-            0,
-            SEG_KCODE64,
-            SEG_KDATA,
-            SEG_UCODE32,
-            SEG_UDATA,
-            SEG_UCODE64,
-            0,
-            0,
-        ])
+        Gdt([0, SEG_KCODE64, SEG_KDATA, SEG_UCODE32, SEG_UDATA, SEG_UCODE64, 0, 0])
     }
 
     /// Point the TSS descriptor at `tss` (a kernel virtual address).
@@ -117,10 +108,7 @@ struct DescriptorTablePointer {
 /// been loaded on another CPU. Interrupts must be masked: GS base is
 /// briefly wrong (loading %gs may clear it).
 pub unsafe fn gdt_load(gdt: *const Gdt, gsbase: u64) {
-    let dtr = DescriptorTablePointer {
-        limit: (core::mem::size_of::<Gdt>() - 1) as u16,
-        base: gdt as u64,
-    };
+    let dtr = DescriptorTablePointer { limit: (core::mem::size_of::<Gdt>() - 1) as u16, base: gdt as u64 };
     // SAFETY: per the contract, `gdt` is valid forever; its code and data
     // descriptors are the flat kernel ones the running code already uses,
     // so reloading CS (by a far return), SS and the data segments changes

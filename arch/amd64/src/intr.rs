@@ -78,15 +78,10 @@ pub fn idt_load() {
         limit: u16,
         base: u64,
     }
-    let d = Dtr {
-        limit: (core::mem::size_of::<Idt>() - 1) as u16,
-        base: IDT.0.get() as u64,
-    };
+    let d = Dtr { limit: (core::mem::size_of::<Idt>() - 1) as u16, base: IDT.0.get() as u64 };
     // SAFETY: the IDT is static, fully initialised, and every gate points
     // at a stub in the kernel text.
-    unsafe {
-        core::arch::asm!("lidt [{}]", in(reg) &d, options(readonly, nostack, preserves_flags))
-    };
+    unsafe { core::arch::asm!("lidt [{}]", in(reg) &d, options(readonly, nostack, preserves_flags)) };
 }
 
 /// Remap the 8259 pair away from the exception vectors and mask every
@@ -140,10 +135,7 @@ pub fn cpu_halt_others() {
     if !lapic::lapic_ready() {
         return; // too early for other CPUs to exist
     }
-    let others = cpu::cpus()
-        .filter(|c| c.has_flag(CPUF_PRESENT))
-        .count()
-        .saturating_sub(1) as u32;
+    let others = cpu::cpus().filter(|c| c.has_flag(CPUF_PRESENT)).count().saturating_sub(1) as u32;
     if others == 0 {
         return;
     }
@@ -180,16 +172,12 @@ static SHOOT_BUSY: AtomicBool = AtomicBool::new(false);
 pub fn tlb_shootdown(va: u64, len: u64) {
     crate::pmap::tlb_invalidate_local(va, len);
     let me = kern::machdep::curcpu().ci_cpuid;
-    let targets: u32 = cpu::cpus()
-        .filter(|c| c.ci_cpuid != me && crate::cpu::cpu_is_hatched(c))
-        .count() as u32;
+    let targets: u32 =
+        cpu::cpus().filter(|c| c.ci_cpuid != me && crate::cpu::cpu_is_hatched(c)).count() as u32;
     if targets == 0 {
         return;
     }
-    while SHOOT_BUSY
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
+    while SHOOT_BUSY.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
         core::hint::spin_loop();
     }
     SHOOT_VA.store(va, Ordering::Release);

@@ -9,9 +9,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::cpufunc::{
-    APICBASE_ENABLE, APICBASE_X2APIC, MSR_APICBASE, rdmsr, with_intr_disabled, wrmsr,
-};
+use crate::cpufunc::{APICBASE_ENABLE, APICBASE_X2APIC, MSR_APICBASE, rdmsr, with_intr_disabled, wrmsr};
 use crate::intr::LAPIC_SPURIOUS_VECTOR;
 
 const LAPIC_VERSION: u32 = 0x030;

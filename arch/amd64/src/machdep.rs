@@ -162,10 +162,7 @@ struct PvhInfo {
 
 /// `len` bytes at physical `pa` through the boot identity map (< 4 GiB).
 fn boot_phys(pa: u64, len: usize) -> &'static [u8] {
-    assert!(
-        pa != 0 && pa + len as u64 <= 4 << 30,
-        "pvh: structure at {pa:#x} out of reach"
-    );
+    assert!(pa != 0 && pa + len as u64 <= 4 << 30, "pvh: structure at {pa:#x} out of reach");
     // SAFETY: the boot page tables identity-map [0, 4 GiB) (checked above)
     // and nothing writes the firmware's structures while we copy them.
     unsafe { core::slice::from_raw_parts(pmap::phys_ptr(pa), len) }
@@ -198,9 +195,7 @@ fn pvh_parse(si_pa: u64) -> PvhInfo {
     };
     let cmd_pa = le64(si, 24);
     if cmd_pa != 0 {
-        let avail = (4u64 << 30)
-            .saturating_sub(cmd_pa)
-            .min(MAX_CMDLINE as u64 - 1) as usize;
+        let avail = (4u64 << 30).saturating_sub(cmd_pa).min(MAX_CMDLINE as u64 - 1) as usize;
         let raw = boot_phys(cmd_pa, avail);
         let n = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
         p.cmdline[..n].copy_from_slice(&raw[..n]);
@@ -234,10 +229,7 @@ fn pvh_parse(si_pa: u64) -> PvhInfo {
         let m = boot_phys(le64(si, 16), 32);
         let (start, size) = (le64(m, 0), le64(m, 8));
         if size != 0 {
-            p.initrd = Some(MemRegion {
-                start,
-                end: start + size,
-            });
+            p.initrd = Some(MemRegion { start, end: start + size });
         }
     }
     p
@@ -319,13 +311,7 @@ pub extern "C" fn init_x86_64(start_info: u32) -> ! {
     }
     // SAFETY: IA32_APIC_BASE exists on every x86_64 CPU.
     let msr_base = unsafe { rdmsr(MSR_APICBASE) } & 0x000f_ffff_ffff_f000;
-    let lapic_pa = acpi.map_or(msr_base, |a| {
-        if a.lapic_pa != 0 {
-            a.lapic_pa
-        } else {
-            msr_base
-        }
-    });
+    let lapic_pa = acpi.map_or(msr_base, |a| if a.lapic_pa != 0 { a.lapic_pa } else { msr_base });
     lapic::lapic_attach(lapic_pa, cpu::ident().has_x2apic());
     lapic::lapic_enable();
     clock::calibrate();
@@ -414,10 +400,7 @@ fn cpu_configure() {
             );
         }
         if a.hw_reduced && a.sleep_control.space == GAS_MEMORY && a.sleep_control.address != 0 {
-            SLEEP_CTL_VA.store(
-                pmap::pmap_mapdev(a.sleep_control.address, 1),
-                Ordering::Release,
-            );
+            SLEEP_CTL_VA.store(pmap::pmap_mapdev(a.sleep_control.address, 1), Ordering::Release);
         }
     } else {
         log::warn!("acpi: no valid ACPI tables; one cpu, no I/O APIC");
@@ -426,11 +409,7 @@ fn cpu_configure() {
     cpu::cpu0_attach_print();
     log::info!(
         "lapic: {} at {:#x}, version {:#x}, timer {} MHz",
-        if lapic::x2apic_mode() {
-            "x2APIC"
-        } else {
-            "xAPIC"
-        },
+        if lapic::x2apic_mode() { "x2APIC" } else { "xAPIC" },
         lapic::lapic_pa(),
         lapic::lapic_version() & 0xff,
         clock::lapic_bus_hz() / 1_000_000
@@ -446,20 +425,11 @@ fn cpu_configure() {
             crate::ioapic::ioapic_attach(unit, io);
         }
         for o in a.overrides() {
-            log::debug!(
-                "acpimadt0: isa irq {} -> gsi {}, flags {:#x}",
-                o.source,
-                o.gsi,
-                o.flags
-            );
+            log::debug!("acpimadt0: isa irq {} -> gsi {}, flags {:#x}", o.source, o.gsi, o.flags);
         }
     }
     log::info!("isa0 at mainbus0");
-    log::info!(
-        "com0 at isa0 port {:#x}: {}, console",
-        cons::COM1,
-        cons::com_type_name()
-    );
+    log::info!("com0 at isa0 port {:#x}: {}, console", cons::COM1, cons::com_type_name());
 
     clock::cpu_startclock();
     cpu::cpu_boot_secondaries();

@@ -81,10 +81,7 @@ pub struct MemList {
 
 impl MemList {
     pub const fn new() -> MemList {
-        MemList {
-            r: [MemRegion { start: 0, end: 0 }; MAX_MEM_REGIONS],
-            n: 0,
-        }
+        MemList { r: [MemRegion { start: 0, end: 0 }; MAX_MEM_REGIONS], n: 0 }
     }
 
     pub fn as_slice(&self) -> &[MemRegion] {
@@ -126,10 +123,7 @@ impl MemList {
                 i += 1;
             }
         }
-        let at = self.r[..self.n]
-            .iter()
-            .position(|r| r.start > m.start)
-            .unwrap_or(self.n);
+        let at = self.r[..self.n].iter().position(|r| r.start > m.start).unwrap_or(self.n);
         self.insert_at(at, m)
     }
 
@@ -143,16 +137,7 @@ impl MemList {
                 i += 1;
                 continue;
             }
-            let (lo, hi) = (
-                MemRegion {
-                    start: r.start,
-                    end: start,
-                },
-                MemRegion {
-                    start: end,
-                    end: r.end,
-                },
-            );
+            let (lo, hi) = (MemRegion { start: r.start, end: start }, MemRegion { start: end, end: r.end });
             self.remove_at(i);
             for part in [lo, hi] {
                 if !part.is_empty() {
@@ -183,10 +168,8 @@ impl MemList {
     /// lies below `limit` (used for the AP trampoline, below 1 MiB).
     pub fn steal_top_below(&mut self, n: u64, limit: u64) -> Option<u64> {
         let len = n * PAGE_SIZE;
-        let r = self.r[..self.n]
-            .iter()
-            .rev()
-            .find(|r| r.start < limit && r.end.min(limit) >= r.start + len)?;
+        let r =
+            self.r[..self.n].iter().rev().find(|r| r.start < limit && r.end.min(limit) >= r.start + len)?;
         let s = r.end.min(limit) - len;
         self.remove(s, s + len);
         Some(s)
@@ -227,10 +210,7 @@ fn page_alloc() -> u64 {
     let pa = if STEAL_CLOSED.load(Ordering::Acquire) {
         kern::uvm_init::uvm_pagealloc().expect("pmap: out of physical memory")
     } else {
-        BOOTMEM
-            .lock()
-            .steal(1, STEAL_FLOOR, BOOT_IDENTITY_LIMIT)
-            .expect("pmap: out of boot memory")
+        BOOTMEM.lock().steal(1, STEAL_FLOOR, BOOT_IDENTITY_LIMIT).expect("pmap: out of boot memory")
     };
     // SAFETY: the page was just taken from a free list, so nothing else
     // uses it; `phys_ptr` maps RAM (identity below 4 GiB early, the
@@ -347,9 +327,7 @@ pub fn pmap_bootstrap(ram: &[MemRegion], nx: bool) {
         // The KVA window's PDPT exists from the start so the kernel half of
         // the PML4 never changes after boot (user pmaps copy it).
         let kva_pdpt = page_alloc();
-        (phys_ptr(pml4) as *mut u64)
-            .add(pt_index(KVA_BASE, 4))
-            .write(kva_pdpt | PG_V | PG_RW);
+        (phys_ptr(pml4) as *mut u64).add(pt_index(KVA_BASE, 4)).write(kva_pdpt | PG_V | PG_RW);
 
         KERNEL_PML4.store(pml4, Ordering::Relaxed);
         // Both the old and the new tables map this code, its stack (in
@@ -361,11 +339,7 @@ pub fn pmap_bootstrap(ram: &[MemRegion], nx: bool) {
 
 /// End of text, end of rodata, end of the image (kernel virtual).
 fn image_bounds() -> (u64, u64, u64) {
-    (
-        &raw const __etext as u64,
-        &raw const __erodata as u64,
-        round_page(&raw const __kernel_end as u64),
-    )
+    (&raw const __etext as u64, &raw const __erodata as u64, round_page(&raw const __kernel_end as u64))
 }
 
 /// Physical range of the loaded kernel image.
@@ -458,10 +432,7 @@ pub fn tlb_invalidate_local(va: u64, len: u64) {
 /// aligned as a stack top must be.
 pub fn kstack_alloc(npages: u64) -> u64 {
     let base = KVA_NEXT.fetch_add((npages + 1) * PAGE_SIZE, Ordering::Relaxed);
-    assert!(
-        base + (npages + 1) * PAGE_SIZE <= KVA_BASE + KVA_SIZE,
-        "pmap: KVA exhausted"
-    );
+    assert!(base + (npages + 1) * PAGE_SIZE <= KVA_BASE + KVA_SIZE, "pmap: KVA exhausted");
     for i in 0..npages {
         let pa = page_alloc();
         pmap_kenter_pa(base + (i + 1) * PAGE_SIZE, pa, VmProt::RW);

@@ -11,8 +11,8 @@ use core::fmt::{self, Write};
 
 use crate::cpufunc::{rcr2, rcr3};
 use crate::intr::{
-    self, ICU_OFFSET, LAPIC_IPI_INVLRANGE, LAPIC_IPI_VECTOR, LAPIC_SPURIOUS_VECTOR,
-    LAPIC_TIMER_VECTOR, T_DOUBLEFLT, T_NMI,
+    self, ICU_OFFSET, LAPIC_IPI_INVLRANGE, LAPIC_IPI_VECTOR, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR,
+    T_DOUBLEFLT, T_NMI,
 };
 
 /// What `alltraps` saved, lowest address first.
@@ -114,10 +114,7 @@ pub extern "C" fn trap(tf: &mut TrapFrame) {
         // come through the local APIC, so no EOI there either.
         v if (ICU_OFFSET as u64..ICU_OFFSET as u64 + 16).contains(&v) => {}
         v => {
-            kern::printf!(
-                "cpu{}: stray interrupt vector {v:#x}\n",
-                kern::machdep::curcpu().ci_cpuid
-            );
+            kern::printf!("cpu{}: stray interrupt vector {v:#x}\n", kern::machdep::curcpu().ci_cpuid);
             crate::lapic::lapic_eoi();
         }
     }
@@ -143,17 +140,9 @@ impl Write for DumpSink {
 
 fn pf_decode(err: u64) -> [&'static str; 4] {
     [
-        if err & PGEX_P != 0 {
-            "protection violation"
-        } else {
-            "not-present page"
-        },
+        if err & PGEX_P != 0 { "protection violation" } else { "not-present page" },
         if err & PGEX_W != 0 { "write" } else { "read" },
-        if err & PGEX_U != 0 {
-            "user"
-        } else {
-            "supervisor"
-        },
+        if err & PGEX_U != 0 { "user" } else { "supervisor" },
         if err & PGEX_I != 0 {
             "instruction fetch"
         } else if err & PGEX_RSVD != 0 {
@@ -173,25 +162,16 @@ fn fatal(tf: &TrapFrame) -> ! {
     let ci = crate::cpu::curcpu_md();
     let mode = if tf.cs & 3 == 0 { "supervisor" } else { "user" };
     let name = trap_name(tf.trapno);
-    let mut w = DumpSink {
-        raw: tf.trapno == T_DOUBLEFLT,
-    };
+    let mut w = DumpSink { raw: tf.trapno == T_DOUBLEFLT };
     let _ = writeln!(w, "fatal {name} in {mode} mode on cpu{}", ci.ci_mi.ci_cpuid);
     if tf.trapno == T_PAGEFLT {
         let [p, rw, us, what] = pf_decode(tf.err);
-        let _ = writeln!(
-            w,
-            "page fault: {p}, {rw}, {us}, {what}, fault address {cr2:#x}"
-        );
+        let _ = writeln!(w, "page fault: {p}, {rw}, {us}, {what}, fault address {cr2:#x}");
         if ci.stack_guard_contains(cr2) {
-            let _ = writeln!(
-                w,
-                "page fault: address is this cpu's kernel stack guard page"
-            );
+            let _ = writeln!(w, "page fault: address is this cpu's kernel stack guard page");
         }
     }
-    if tf.trapno == T_DOUBLEFLT && (ci.stack_guard_contains(tf.rsp) || ci.stack_guard_contains(cr2))
-    {
+    if tf.trapno == T_DOUBLEFLT && (ci.stack_guard_contains(tf.rsp) || ci.stack_guard_contains(cr2)) {
         let _ = writeln!(w, "double fault: kernel stack overflow into the guard page");
     }
     let _ = writeln!(
@@ -228,17 +208,10 @@ fn fatal(tf: &TrapFrame) -> ! {
             let _ = write!(w, "{n:>3} {v:#018x}{sep}");
         }
     }
-    let _ = writeln!(
-        w,
-        "rip {:#018x}  rflags {:#x}  cs {:#x}  ss {:#x}",
-        tf.rip, tf.rflags, tf.cs, tf.ss
-    );
+    let _ = writeln!(w, "rip {:#018x}  rflags {:#x}  cs {:#x}  ss {:#x}", tf.rip, tf.rflags, tf.cs, tf.ss);
     if tf.trapno == T_PAGEFLT {
         let [p, rw, us, what] = pf_decode(tf.err);
-        panic!(
-            "kernel page fault: {p}, {rw}, {us}, {what} at address {cr2:#x}, rip {:#x}",
-            tf.rip
-        );
+        panic!("kernel page fault: {p}, {rw}, {us}, {what} at address {cr2:#x}, rip {:#x}", tf.rip);
     }
     panic!("fatal {name}, code {:#x}, rip {:#x}", tf.err, tf.rip);
 }

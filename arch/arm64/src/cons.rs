@@ -64,10 +64,7 @@ pub fn init(pa: u64) {
 /// Attach line for autoconf. Before: `init` ran and the logger exists.
 pub fn attach() {
     if regs().is_some() {
-        log::info!(
-            "pluart0 at mainbus0 addr {:#x}: console",
-            UART_PA.load(Ordering::Relaxed)
-        );
+        log::info!("pluart0 at mainbus0 addr {:#x}: console", UART_PA.load(Ordering::Relaxed));
     }
 }
 

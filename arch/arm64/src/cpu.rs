@@ -12,8 +12,8 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use aarch64_cpu::asm::{self, barrier};
 use aarch64_cpu::registers::{
-    ID_AA64ISAR0_EL1, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, ID_AA64PFR0_EL1, MIDR_EL1, MPIDR_EL1,
-    Readable, TPIDR_EL1, Writeable,
+    ID_AA64ISAR0_EL1, ID_AA64MMFR0_EL1, ID_AA64MMFR1_EL1, ID_AA64PFR0_EL1, MIDR_EL1, MPIDR_EL1, Readable,
+    TPIDR_EL1, Writeable,
 };
 use kern::cpu::{CpuInfo, MAXCPUS};
 
@@ -95,8 +95,7 @@ static CPU0: Cpu0 = Cpu0(UnsafeCell::new(MaybeUninit::uninit()));
 static BOOT_EL: AtomicU32 = AtomicU32::new(1);
 
 /// Each attached CPU's cpu_info by cpuid, for IPIs.
-static CPU_MD: [AtomicPtr<CpuInfoMd>; MAXCPUS] =
-    [const { AtomicPtr::new(ptr::null_mut()) }; MAXCPUS];
+static CPU_MD: [AtomicPtr<CpuInfoMd>; MAXCPUS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAXCPUS];
 
 /// The current CPU's cpu_info.
 #[inline]
@@ -303,11 +302,7 @@ fn pan_enable() -> bool {
 pub fn configure_primary() {
     let md = curcpu_md();
     let pan = pan_enable();
-    log::info!(
-        "cpu0 at mainbus0 mpidr {:x}: {}",
-        md.ci_mpidr,
-        MidrName(md.ci_midr.load(Ordering::Relaxed))
-    );
+    log::info!("cpu0 at mainbus0 mpidr {:x}: {}", md.ci_mpidr, MidrName(md.ci_midr.load(Ordering::Relaxed)));
     print_features(md);
     log::info!(
         "cpu0: PAN {}; entered at EL{}, running at EL1",
@@ -336,18 +331,14 @@ pub fn boot_secondaries() {
         }
         let stack = pmap::kstack_alloc();
         let ovf = pmap::kstack_alloc_pages(pmap::OVFSTACK_PAGES);
-        let md: &'static mut CpuInfoMd =
-            Box::leak(Box::new(CpuInfoMd::new(next, mpidr, stack, ovf)));
+        let md: &'static mut CpuInfoMd = Box::leak(Box::new(CpuInfoMd::new(next, mpidr, stack, ovf)));
         md.ci_self = md as *const CpuInfoMd;
         let md: &'static CpuInfoMd = md;
 
         fill_hatch(md);
         let rc = psci::cpu_on(mpidr, mpentry_pa, next as u64);
         if rc != 0 {
-            log::warn!(
-                "cpu{next} at mainbus0 mpidr {mpidr:x}: not started ({})",
-                psci::error_name(rc)
-            );
+            log::warn!("cpu{next} at mainbus0 mpidr {mpidr:x}: not started ({})", psci::error_name(rc));
             continue;
         }
         let deadline = clock::nanouptime() + 5_000_000_000;
@@ -362,10 +353,7 @@ pub fn boot_secondaries() {
             }
             core::hint::spin_loop();
         }
-        log::info!(
-            "cpu{next} at mainbus0 mpidr {mpidr:x}: {}",
-            MidrName(md.ci_midr.load(Ordering::Relaxed))
-        );
+        log::info!("cpu{next} at mainbus0 mpidr {mpidr:x}: {}", MidrName(md.ci_midr.load(Ordering::Relaxed)));
         kern::cpu::cpu_attach(&md.ci, false);
         publish(md);
         md.ci_md_flags.fetch_or(CIMD_GO, Ordering::Release);
@@ -429,9 +417,7 @@ pub extern "C" fn cpu_hatch_md(md: &'static CpuInfoMd) -> ! {
 pub fn halt_self() -> ! {
     // SAFETY: masking every exception on this CPU is always allowed.
     unsafe { core::arch::asm!("msr daifset, #0xf", options(nomem, nostack)) };
-    curcpu_md()
-        .ci_md_flags
-        .fetch_or(CIMD_HALTED, Ordering::Release);
+    curcpu_md().ci_md_flags.fetch_or(CIMD_HALTED, Ordering::Release);
     loop {
         asm::wfe();
     }
@@ -447,10 +433,7 @@ pub fn halt_others() {
     gic::send_sgi_others(gic::SGI_HALT);
     let deadline = clock::nanouptime() + 100_000_000;
     loop {
-        let all = (0..MAXCPUS as u32)
-            .filter(|&i| i != me)
-            .filter_map(cpu_md)
-            .all(|c| c.has(CIMD_HALTED));
+        let all = (0..MAXCPUS as u32).filter(|&i| i != me).filter_map(cpu_md).all(|c| c.has(CIMD_HALTED));
         if all || clock::nanouptime() > deadline {
             return;
         }

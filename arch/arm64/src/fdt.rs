@@ -57,11 +57,7 @@ pub struct List<T: Copy + Default, const N: usize> {
 
 impl<T: Copy + Default, const N: usize> List<T, N> {
     pub fn new() -> Self {
-        List {
-            items: [T::default(); N],
-            len: 0,
-            dropped: 0,
-        }
+        List { items: [T::default(); N], len: 0, dropped: 0 }
     }
     pub fn push(&mut self, v: T) {
         if self.len < N {
@@ -131,16 +127,11 @@ unsafe fn open(va: u64) -> Fdt<'static> {
 }
 
 fn status_ok(n: FdtNode<'_, '_>) -> bool {
-    n.property("status")
-        .and_then(|p| p.as_str())
-        .is_none_or(|s| s == "okay" || s == "ok")
+    n.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok")
 }
 
 fn regs<'b, 'a>(n: FdtNode<'b, 'a>) -> impl Iterator<Item = (u64, u64)> + 'a {
-    n.reg()
-        .into_iter()
-        .flatten()
-        .map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64))
+    n.reg().into_iter().flatten().map(|r| (r.starting_address as u64, r.size.unwrap_or(0) as u64))
 }
 
 fn first_reg(n: FdtNode<'_, '_>) -> Option<(u64, u64)> {
@@ -167,10 +158,7 @@ fn memory_nodes(fdt: &Fdt<'static>, out: &mut List<(u64, u64), MAX_MEM>) {
 ///
 /// Before: `dtb_pa` is identity mapped (boot tables). After: nothing kept.
 pub fn early_memory(dtb_pa: u64) -> List<(u64, u64), MAX_MEM> {
-    assert!(
-        dtb_pa != 0,
-        "no device tree: boot with qemu -kernel (x0 = 0)"
-    );
+    assert!(dtb_pa != 0, "no device tree: boot with qemu -kernel (x0 = 0)");
     // SAFETY: the boot code identity-maps the GiB holding the tree, and the
     // tree is never written.
     let fdt = unsafe { open(dtb_pa) };
@@ -181,8 +169,7 @@ pub fn early_memory(dtb_pa: u64) -> List<(u64, u64), MAX_MEM> {
 }
 
 fn be_cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    v.chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+    v.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
 }
 
 fn prop_u64(n: FdtNode<'_, '_>, name: &str) -> Option<u64> {
@@ -218,10 +205,7 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
 
     let mut cpus = List::new();
     for c in fdt.cpus() {
-        let ok = c
-            .property("status")
-            .and_then(|p| p.as_str())
-            .is_none_or(|s| s == "okay" || s == "ok");
+        let ok = c.property("status").and_then(|p| p.as_str()).is_none_or(|s| s == "okay" || s == "ok");
         if ok {
             cpus.push(c.ids().first() as u64 & MPIDR_AFF_MASK);
         }
@@ -247,19 +231,10 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
             redist[nredist] = r;
             nredist += 1;
         }
-        Some(GicInfo {
-            version: GicVersion::V3,
-            dist,
-            cpu: None,
-            redist,
-            nredist,
-        })
-    } else if let Some(n) = fdt.find_compatible(&[
-        "arm,cortex-a15-gic",
-        "arm,gic-400",
-        "arm,cortex-a9-gic",
-        "arm,cortex-a7-gic",
-    ]) {
+        Some(GicInfo { version: GicVersion::V3, dist, cpu: None, redist, nredist })
+    } else if let Some(n) =
+        fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"])
+    {
         let mut it = regs(n);
         let dist = it.next().expect("GICv2 without registers");
         Some(GicInfo {
@@ -295,16 +270,10 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
         .and_then(|c| c.property("stdout-path"))
         .and_then(|p| p.as_str())
         .and_then(|s| fdt.find_node(s.split(':').next().unwrap_or(s)))
-        .filter(|n| {
-            n.compatible()
-                .is_some_and(|c| c.all().any(|s| s == "arm,pl011"))
-        })
+        .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")))
         .or_else(|| fdt.find_compatible(&["arm,pl011"]))
         .and_then(first_reg);
-    let bootargs = chosen
-        .and_then(|c| c.property("bootargs"))
-        .and_then(|p| p.as_str())
-        .unwrap_or("");
+    let bootargs = chosen.and_then(|c| c.property("bootargs")).and_then(|p| p.as_str()).unwrap_or("");
     let initrd = chosen.and_then(|c| {
         let s = prop_u64(c, "linux,initrd-start")?;
         let e = prop_u64(c, "linux,initrd-end")?;

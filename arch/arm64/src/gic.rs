@@ -147,10 +147,7 @@ fn nirq(dist: u64) -> u32 {
 /// the boot CPU, SGIs enabled, the boot CPU's interface accepts interrupts
 /// (still masked by PSTATE.I).
 pub fn attach() {
-    let g = fdt::mach()
-        .gic
-        .as_ref()
-        .expect("no interrupt controller in the device tree");
+    let g = fdt::mach().gic.as_ref().expect("no interrupt controller in the device tree");
     let dist = pmap::mapdev(g.dist.0, g.dist.1);
     DIST.store(dist, Ordering::Relaxed);
     let n = nirq(dist);
@@ -170,10 +167,7 @@ pub fn attach() {
             }
             wr32(dist + GICD_CTLR, 1);
             let ncpu = ((rd32(dist + GICD_TYPER) >> 5) & 7) + 1;
-            log::info!(
-                "ampintc0 at mainbus0 addr {:#x}: nirq {n}, ncpu {ncpu} (GICv2)",
-                g.dist.0
-            );
+            log::info!("ampintc0 at mainbus0 addr {:#x}: nirq {n}, ncpu {ncpu} (GICv2)", g.dist.0);
         }
         GicVersion::V3 => {
             let mut nredist = 0;
@@ -199,10 +193,7 @@ pub fn attach() {
             }
             wr32(dist + GICD_CTLR, GICD_CTLR_V3_ENABLE);
             wait_rwp_dist();
-            log::info!(
-                "agintc0 at mainbus0 addr {:#x}: nirq {n}, nredist {nredist} (GICv3)",
-                g.dist.0
-            );
+            log::info!("agintc0 at mainbus0 addr {:#x}: nirq {n}, nredist {nredist} (GICv3)", g.dist.0);
         }
     }
     VERSION.store(
@@ -225,11 +216,7 @@ fn count_redists(base: u64, len: u64) -> u32 {
         if typer & GICR_TYPER_LAST != 0 {
             break;
         }
-        rd += if typer & GICR_TYPER_VLPIS != 0 {
-            0x4_0000
-        } else {
-            0x2_0000
-        };
+        rd += if typer & GICR_TYPER_VLPIS != 0 { 0x4_0000 } else { 0x2_0000 };
     }
     n
 }
@@ -251,11 +238,7 @@ fn find_redist(mpidr: u64) -> Option<u64> {
             if typer & GICR_TYPER_LAST != 0 {
                 break;
             }
-            rd += if typer & GICR_TYPER_VLPIS != 0 {
-                0x4_0000
-            } else {
-                0x2_0000
-            };
+            rd += if typer & GICR_TYPER_VLPIS != 0 { 0x4_0000 } else { 0x2_0000 };
         }
     }
     None
@@ -273,8 +256,7 @@ pub fn cpu_init(md: &CpuInfoMd) {
         2 => {
             let cpuif = CPUIF.load(Ordering::Relaxed);
             // The banked ITARGETSR0..7 read back this CPU's own mask.
-            md.ci_gic_mask
-                .store(rd32(dist + GICD_ITARGETSR) & 0xff, Ordering::Relaxed);
+            md.ci_gic_mask.store(rd32(dist + GICD_ITARGETSR) & 0xff, Ordering::Relaxed);
             wr32(dist + GICD_ICENABLER, 0xffff_0000);
             wr32(dist + GICD_ISENABLER, 0x0000_ffff);
             for i in 0..32u64 {
@@ -286,10 +268,7 @@ pub fn cpu_init(md: &CpuInfoMd) {
         }
         3 => {
             let rd = find_redist(md.ci_mpidr).unwrap_or_else(|| {
-                panic!(
-                    "cpu{}: no GICv3 redistributor for mpidr {:#x}",
-                    md.ci.ci_cpuid, md.ci_mpidr
-                )
+                panic!("cpu{}: no GICv3 redistributor for mpidr {:#x}", md.ci.ci_cpuid, md.ci_mpidr)
             });
             md.ci_gicr.store(rd, Ordering::Relaxed);
             let w = rd32(rd + GICR_WAKER);
@@ -364,11 +343,7 @@ pub fn ack() -> Option<Ack> {
         }
         _ => return None,
     };
-    let irq = if VERSION.load(Ordering::Relaxed) == 2 {
-        raw & 0x3ff
-    } else {
-        raw & 0xff_ffff
-    };
+    let irq = if VERSION.load(Ordering::Relaxed) == 2 { raw & 0x3ff } else { raw & 0xff_ffff };
     if (INTID_SPECIAL..1024).contains(&irq) {
         return None;
     }

@@ -74,17 +74,10 @@ impl BootMem {
 /// Usable RAM: every RAM range the device tree lists (page aligned and
 /// within reach of the direct map), minus what is in use.
 fn build_bootmem(m: &fdt::MachInfo) -> BootMem {
-    let mut bm = BootMem {
-        usable: [MemRegion { start: 0, end: 0 }; MAX_MEM_REGIONS],
-        n: 0,
-        physmem: 0,
-    };
+    let mut bm = BootMem { usable: [MemRegion { start: 0, end: 0 }; MAX_MEM_REGIONS], n: 0, physmem: 0 };
     for &(start, size) in m.mem.as_slice() {
         bm.physmem += size;
-        bm.add(
-            round_page(start),
-            trunc_page((start + size).min(pmap::DMAP_MAX_PA)),
-        );
+        bm.add(round_page(start), trunc_page((start + size).min(pmap::DMAP_MAX_PA)));
     }
     let (ks, ke) = pmap::kernel_image_pa();
     bm.remove(ks, ke);
@@ -216,10 +209,7 @@ impl Machdep for Arm64 {
         clock::attach();
         cons::attach();
         if m.cpus_dropped() > 0 {
-            log::warn!(
-                "mainbus0: {} more cpus than MAXCPUS ignored",
-                m.cpus_dropped()
-            );
+            log::warn!("mainbus0: {} more cpus than MAXCPUS ignored", m.cpus_dropped());
         }
         cpu::boot_secondaries();
     }

@@ -189,10 +189,7 @@ fn ptp_va(pa: u64) -> *mut u64 {
 fn alloc_page() -> u64 {
     if !POOL_CLOSED.load(Ordering::Acquire) {
         let va = POOL_NEXT.fetch_add(PAGE_SIZE, Ordering::Relaxed);
-        assert!(
-            va + PAGE_SIZE <= &raw const __bootpool_end as u64,
-            "pmap: boot page pool exhausted"
-        );
+        assert!(va + PAGE_SIZE <= &raw const __bootpool_end as u64, "pmap: boot page pool exhausted");
         return kimg_pa(va);
     }
     kern::uvm_init::uvm_pagealloc().expect("pmap: out of physical pages")
@@ -252,10 +249,7 @@ unsafe fn pte_slot(root: u64, va: u64, level: u32, alloc: bool) -> Option<*mut u
 /// As [`pte_slot`]; the range is unmapped and the physical memory belongs
 /// to whatever the mapping is for.
 unsafe fn map_range(root: u64, mut va: u64, mut pa: u64, mut len: u64, prot: Prot, blocks: bool) {
-    assert!(
-        (va | pa | len) & (PAGE_SIZE - 1) == 0,
-        "pmap: unaligned map"
-    );
+    assert!((va | pa | len) & (PAGE_SIZE - 1) == 0, "pmap: unaligned map");
     let a = attrs(prot);
     while len > 0 {
         let fits = |size: u64| blocks && (va | pa) & (size - 1) == 0 && len >= size;
@@ -271,10 +265,7 @@ unsafe fn map_range(root: u64, mut va: u64, mut pa: u64, mut len: u64, prot: Pro
         // SAFETY: `slot` points at the descriptor for va.
         unsafe {
             let old = slot.read_volatile();
-            assert!(
-                old & DESC_VALID == 0,
-                "pmap: {va:#x} already mapped ({old:#x})"
-            );
+            assert!(old & DESC_VALID == 0, "pmap: {va:#x} already mapped ({old:#x})");
             slot.write_volatile(pa | a | kind);
         }
         va += size;
@@ -330,14 +321,7 @@ pub fn bootstrap(load_pa: u64, ram: &[(u64, u64)]) {
     // SAFETY: `root` is a fresh table nobody else sees yet; the image
     // ranges are ours and page aligned (link.ld).
     unsafe {
-        map_range(
-            root,
-            kstart,
-            kimg_pa(kstart),
-            te - kstart,
-            Prot::Text,
-            false,
-        );
+        map_range(root, kstart, kimg_pa(kstart), te - kstart, Prot::Text, false);
         map_range(root, te, kimg_pa(te), re - te, Prot::Ro, false);
         map_range(root, re, kimg_pa(re), ke - re, Prot::Rw, false);
     }
@@ -408,10 +392,7 @@ pub fn close_boot_pool() -> (u64, u64) {
 /// The physical range of the kernel image in use: from its first byte to
 /// the end of the boot-pool pages consumed so far.
 pub fn kernel_image_pa() -> (u64, u64) {
-    (
-        kimg_pa(kernel_start()),
-        kimg_pa(POOL_NEXT.load(Ordering::Relaxed)),
-    )
+    (kimg_pa(kernel_start()), kimg_pa(POOL_NEXT.load(Ordering::Relaxed)))
 }
 
 /// Map device registers `[pa, pa + len)` and return their kernel virtual
@@ -448,10 +429,7 @@ fn kstack_slot(st: &mut KvaState) -> u64 {
         return st.free_slots[st.nfree];
     }
     let slot = st.kstack_next;
-    assert!(
-        slot + KSTACK_SLOT <= VM_KSTACK_END,
-        "pmap: out of kernel stack slots"
-    );
+    assert!(slot + KSTACK_SLOT <= VM_KSTACK_END, "pmap: out of kernel stack slots");
     st.kstack_next += KSTACK_SLOT;
     slot
 }
@@ -563,18 +541,10 @@ pub fn selftest() {
     unsafe {
         (va as *mut u64).write_volatile(0x0b5d_ab6c_0ffe_e000 ^ pa);
         let back = (phys_to_kva(pa) as *const u64).read_volatile();
-        assert_eq!(
-            back,
-            0x0b5d_ab6c_0ffe_e000 ^ pa,
-            "pmap selftest: alias mismatch"
-        );
+        assert_eq!(back, 0x0b5d_ab6c_0ffe_e000 ^ pa, "pmap selftest: alias mismatch");
     }
     Arm64Pmap::pmap_kremove(va, PAGE_SIZE);
-    assert_eq!(
-        kvtophys(va),
-        None,
-        "pmap selftest: still mapped after kremove"
-    );
+    assert_eq!(kvtophys(va), None, "pmap selftest: still mapped after kremove");
     kern::uvm_init::uvm_pagefree(pa);
 }
 

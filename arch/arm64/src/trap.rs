@@ -24,10 +24,7 @@ pub struct TrapFrame {
 }
 
 pub const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(
-    FRAME_SIZE.is_multiple_of(16),
-    "trap frame must keep sp 16-byte aligned"
-);
+const _: () = assert!(FRAME_SIZE.is_multiple_of(16), "trap frame must keep sp 16-byte aligned");
 
 // ESR_EL1.EC values we act on or name.
 const EC_UNKNOWN: u64 = 0x00;
@@ -152,12 +149,7 @@ pub fn dump_frame(tf: &TrapFrame, what: &str) {
     let mut d = Buf { b: [0; 256], n: 0 };
     let _ = describe(tf, &mut d);
     let el = (tf.tf_spsr >> 2) & 3;
-    printf!(
-        "{what} on cpu{}: {} (EL{el}, pc {:#x})\n",
-        cpu::curcpu_md().ci.ci_cpuid,
-        d.as_str(),
-        tf.tf_elr
-    );
+    printf!("{what} on cpu{}: {} (EL{el}, pc {:#x})\n", cpu::curcpu_md().ci.ci_cpuid, d.as_str(), tf.tf_elr);
     printf!(
         "  esr {:#010x} (EC {:#04x}, ISS {:#x})  far {:#018x}\n",
         tf.tf_esr,
@@ -184,10 +176,8 @@ pub fn dump_frame(tf: &TrapFrame, what: &str) {
                     ),
                 );
             } else {
-                let _ = core::fmt::Write::write_fmt(
-                    &mut line,
-                    format_args!("{:>5} {:016x}  ", "sp", tf.tf_sp),
-                );
+                let _ =
+                    core::fmt::Write::write_fmt(&mut line, format_args!("{:>5} {:016x}  ", "sp", tf.tf_sp));
             }
         }
         printf!("{}\n", line.as_str().trim_end());
@@ -203,9 +193,8 @@ pub fn dump_frame(tf: &TrapFrame, what: &str) {
 }
 
 const XNAMES: [&str; 31] = [
-    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14",
-    "x15", "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27",
-    "x28", "x29", "x30",
+    "x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13", "x14", "x15",
+    "x16", "x17", "x18", "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28", "x29", "x30",
 ];
 
 /// Walk the frame-pointer chain (the kernel is built with frame pointers),
@@ -242,8 +231,7 @@ fn backtrace(tf: &TrapFrame) {
 }
 
 /// Traps taken while already handling a fatal one, per CPU.
-static FATAL_DEPTH: [AtomicU32; kern::cpu::MAXCPUS] =
-    [const { AtomicU32::new(0) }; kern::cpu::MAXCPUS];
+static FATAL_DEPTH: [AtomicU32; kern::cpu::MAXCPUS] = [const { AtomicU32::new(0) }; kern::cpu::MAXCPUS];
 
 /// Report a trap the kernel cannot handle and panic.
 fn fatal(tf: &TrapFrame, what: &str) -> ! {
