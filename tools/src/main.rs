@@ -57,7 +57,7 @@ enum Cmd {
         /// gicv2, el2 (boot at EL2, GICv3), el2-gicv2. A raw -M value also works.
         #[arg(long)]
         machine: Option<String>,
-        /// QEMU CPU model (default: max on amd64, cortex-a72 on arm64, host with kvm).
+        /// QEMU CPU model (default: max on amd64, cortex-a72 on arm64; QEMU's own with kvm).
         #[arg(long)]
         cpu: Option<String>,
         /// Guest RAM.
@@ -139,6 +139,12 @@ fn cmd_run(
     };
     let accel = match accel {
         AccelArg::Tcg => qemu::Accel::Tcg,
+        AccelArg::Kvm if arch.name() != host_arch() => {
+            return Err(format!(
+                "--accel kvm runs only the host's own arch ({}); use --accel tcg",
+                host_arch()
+            ));
+        }
         AccelArg::Kvm if std::path::Path::new("/dev/kvm").exists() => qemu::Accel::Kvm,
         AccelArg::Kvm => {
             return Err("--accel kvm: this host has no /dev/kvm; use --accel tcg".into());
@@ -172,6 +178,9 @@ fn cmd_run(
         }
         Some(s) => {
             let c = runner::run_captured(prog, &args, Duration::from_secs(s), true)?;
+            for l in c.log.lines().filter(|l| l.starts_with("[qemu stderr]")) {
+                eprintln!("{l}");
+            }
             c.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| qemu::decode_exit(arch, code))
         }
     };
@@ -180,6 +189,15 @@ fn cmd_run(
         oxbsd_tests::GuestExit::Status(0) => Ok(()),
         oxbsd_tests::GuestExit::Qemu(0) if timeout.is_none() => Ok(()),
         e => Err(qemu::describe(e)),
+    }
+}
+
+/// The oxbsd arch name of the machine the tools run on.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
     }
 }
 

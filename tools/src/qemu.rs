@@ -69,13 +69,17 @@ pub fn args(o: &Opts) -> Result<Vec<String>, String> {
     let mut a: Vec<String> = Vec::new();
     let mut push = |xs: &[&str]| a.extend(xs.iter().map(|s| s.to_string()));
     push(&["-M", &machine_arg(o.arch, &o.machine)?]);
+    // Under KVM the default is QEMU's own CPU model: "host" and "max" make
+    // nested KVM abort setting MSR 0x10a on some hosts.
     let cpu = match (&o.cpu, o.arch, o.accel) {
-        (Some(c), _, _) => c.clone(),
-        (None, _, Accel::Kvm) => "host".into(),
-        (None, Arch::Amd64, _) => "max".into(),
-        (None, Arch::Arm64, _) => "cortex-a72".into(),
+        (Some(c), _, _) => Some(c.clone()),
+        (None, _, Accel::Kvm) => None,
+        (None, Arch::Amd64, Accel::Tcg) => Some("max".into()),
+        (None, Arch::Arm64, Accel::Tcg) => Some("cortex-a72".into()),
     };
-    push(&["-cpu", &cpu]);
+    if let Some(cpu) = cpu {
+        push(&["-cpu", &cpu]);
+    }
     push(&["-accel", if o.accel == Accel::Kvm { "kvm" } else { "tcg" }]);
     push(&["-m", &o.mem, "-smp", &o.smp.to_string(), "-no-reboot"]);
     if o.interactive {

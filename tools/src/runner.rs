@@ -1,6 +1,7 @@
 //! Running QEMU: captured with a timeout (tests), or on this terminal.
 
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 pub struct Captured {
     /// Everything the guest wrote to its serial console, then QEMU's stderr.
     pub log: String,
-    /// QEMU's exit code; None when it was killed after the timeout.
+    /// QEMU's exit code (128 + signal if a signal ended it); None when it
+    /// was killed after the timeout.
     pub code: Option<i32>,
     pub elapsed: Duration,
 }
@@ -50,7 +52,9 @@ pub fn run_captured(prog: &str, args: &[String], timeout: Duration, echo: bool) 
     });
     let code = loop {
         match child.try_wait().map_err(|e| format!("waiting for {prog}: {e}"))? {
-            Some(st) => break st.code(),
+            // Killed by a signal (QEMU aborting on an assertion, say):
+            // report it the shell's way, 128 + signal.
+            Some(st) => break Some(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))),
             None if t0.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -71,7 +75,7 @@ pub fn run_captured(prog: &str, args: &[String], timeout: Duration, echo: bool) 
 /// Run `prog args` on this terminal and return its exit code.
 pub fn run_interactive(prog: &str, args: &[String]) -> Result<i32, String> {
     let st = Command::new(prog).args(args).status().map_err(|e| format!("cannot start {prog}: {e}"))?;
-    Ok(st.code().unwrap_or(-1))
+    Ok(st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0)))
 }
 
 /// Run a command, inheriting stdio; Err with a message if it fails.
