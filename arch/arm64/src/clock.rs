@@ -8,6 +8,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use aarch64_cpu::asm::barrier;
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0, CNTVCT_EL0, Readable, Writeable};
 use kern::param::HZ;
 
@@ -63,6 +64,7 @@ pub fn cpu_startclock() {
     let iv = INTERVAL.load(Ordering::Relaxed);
     CNTV_CVAL_EL0.set(count() + iv);
     CNTV_CTL_EL0.write(CNTV_CTL_EL0::ENABLE::SET + CNTV_CTL_EL0::IMASK::CLEAR);
+    barrier::isb(barrier::SY);
     gic::enable_ppi(TIMER_IRQ.load(Ordering::Relaxed));
 }
 
@@ -81,4 +83,7 @@ pub fn rearm() {
         next = now + iv;
     }
     CNTV_CVAL_EL0.set(next);
+    // The new deadline must reach the timer before the caller EOIs the
+    // level PPI, or it could be taken again for the same tick.
+    barrier::isb(barrier::SY);
 }

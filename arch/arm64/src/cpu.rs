@@ -155,8 +155,10 @@ pub fn attach_primary() -> pmap::KStack {
     // SAFETY: initialised in early_primary; lives forever.
     let md: &'static CpuInfoMd = unsafe { &*p };
     identify(md);
-    kern::cpu::cpu_attach(&md.ci, true);
+    // Publish the MD record before the MI attach: once a CPU is in the MI
+    // list, IPIs to it must find where to send them.
     publish(md);
+    kern::cpu::cpu_attach(&md.ci, true);
     stack
 }
 
@@ -354,8 +356,8 @@ pub fn boot_secondaries() {
             core::hint::spin_loop();
         }
         log::info!("cpu{next} at mainbus0 mpidr {mpidr:x}: {}", MidrName(md.ci_midr.load(Ordering::Relaxed)));
-        kern::cpu::cpu_attach(&md.ci, false);
         publish(md);
+        kern::cpu::cpu_attach(&md.ci, false);
         md.ci_md_flags.fetch_or(CIMD_GO, Ordering::Release);
         barrier::dsb(barrier::ISH);
         asm::sev();

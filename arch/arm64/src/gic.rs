@@ -256,7 +256,13 @@ pub fn cpu_init(md: &CpuInfoMd) {
         2 => {
             let cpuif = CPUIF.load(Ordering::Relaxed);
             // The banked ITARGETSR0..7 read back this CPU's own mask.
-            md.ci_gic_mask.store(rd32(dist + GICD_ITARGETSR) & 0xff, Ordering::Relaxed);
+            // A GIC with one CPU interface may read 0 here: that CPU is
+            // interface 0.
+            let mask = match rd32(dist + GICD_ITARGETSR) & 0xff {
+                0 => 1,
+                m => m,
+            };
+            md.ci_gic_mask.store(mask, Ordering::Relaxed);
             wr32(dist + GICD_ICENABLER, 0xffff_0000);
             wr32(dist + GICD_ISENABLER, 0x0000_ffff);
             for i in 0..32u64 {

@@ -263,7 +263,7 @@ el_setup:
     msr     vpidr_el2, x0
     mrs     x0, mpidr_el1
     msr     vmpidr_el2, x0
-    mov     x0, #0x33ff                 // CPTR_EL2: no FP/SIMD traps to EL2
+    mov     x0, #0x22ff                 // CPTR_EL2: RES1 bits only; no FP/SIMD/SVE/SME traps
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     msr     vttbr_el2, xzr
