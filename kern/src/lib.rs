@@ -9,17 +9,25 @@
 
 extern crate alloc;
 
+/// Re-exported so `bind_machdep!` can name the pmap trait from any crate.
+pub use uvm;
+
 pub mod boot_args;
 pub mod bootinfo;
 pub mod cpu;
 pub mod init_main;
 pub mod kern_clock;
+pub mod kern_fork;
 pub mod kern_ipi;
 pub mod kern_malloc;
+pub mod kern_sched;
+pub mod kern_sig;
 pub mod machdep;
 pub mod mutex;
 pub mod param;
 pub mod subr_prf;
+pub mod syscalls;
+pub mod trap;
 pub mod uvm_init;
 
 #[cfg(test)]

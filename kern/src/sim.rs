@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::cpu::CpuInfo;
-use crate::machdep::Machdep;
+use crate::machdep::{Efault, Machdep, Pcb, TrapFrame};
+use uvm::pmap::{Pmap, PmapRef, VmProt};
 
 pub struct SimMd;
 
@@ -49,6 +50,66 @@ impl Machdep for SimMd {
         T0.get_or_init(Instant::now).elapsed().as_nanos() as u64
     }
     fn trap_selftest() {}
+
+    // The simulated machine has no user mode and does not switch threads:
+    // host tests drive the MI logic directly. These fail loudly if reached.
+    fn kstack_alloc() -> Option<usize> {
+        None
+    }
+    fn kstack_free(_top: usize) {
+        unreachable!("sim: kstack_free")
+    }
+    fn cpu_thread_init(_pcb: &mut Pcb, _top: usize, _func: fn(usize), _arg: usize) {
+        unreachable!("sim: cpu_thread_init")
+    }
+    fn cpu_fork(_tf: *const TrapFrame, _child: &mut Pcb, _top: usize, _stack: usize, _tls: u64) {
+        unreachable!("sim: cpu_fork")
+    }
+    fn trapframe_of(_top: usize) -> *mut TrapFrame {
+        unreachable!("sim: trapframe_of")
+    }
+    fn cpu_switchto(_old: *mut Pcb, _new: *const Pcb) {
+        unreachable!("sim: cpu_switchto")
+    }
+    fn setregs(_tf: *mut TrapFrame, _pcb: &mut Pcb, _entry: u64, _sp: u64) {
+        unreachable!("sim: setregs")
+    }
+    fn sendsig(_tf: *mut TrapFrame, _catcher: u64, _sig: u32, _mask: u32) -> bool {
+        false
+    }
+    fn sigreturn(_tf: *mut TrapFrame, _scp: u64) -> Result<u32, i32> {
+        Err(sys::errno::EINVAL)
+    }
+    fn sigcode() -> &'static [u8] {
+        &[]
+    }
+    fn tf_pc_sp(_tf: *const TrapFrame) -> (u64, u64) {
+        (0, 0)
+    }
+    fn copyin(_uaddr: u64, _dst: &mut [u8]) -> Result<(), Efault> {
+        Err(Efault)
+    }
+    fn copyout(_src: &[u8], _uaddr: u64) -> Result<(), Efault> {
+        Err(Efault)
+    }
+}
+
+impl Pmap for SimMd {
+    fn pmap_create() -> Option<PmapRef> {
+        None
+    }
+    fn pmap_destroy(_pm: PmapRef) {}
+    fn pmap_enter(_pm: PmapRef, _va: u64, _pa: u64, _prot: VmProt) -> bool {
+        false
+    }
+    fn pmap_remove(_pm: PmapRef, _sva: u64, _eva: u64) {}
+    fn pmap_protect(_pm: PmapRef, _sva: u64, _eva: u64, _prot: VmProt) {}
+    fn pmap_extract(_pm: PmapRef, _va: u64) -> Option<u64> {
+        None
+    }
+    fn pmap_activate(_pm: PmapRef) {}
+    fn pmap_deactivate(_pm: PmapRef) {}
+    fn pmap_purge(_pm: PmapRef) {}
 }
 
 crate::bind_machdep!(SimMd);

@@ -114,6 +114,51 @@ impl Machdep for Amd64 {
         // and the trap handler panics; it never returns a value.
         unsafe { core::ptr::read_volatile(guard as *const u64) };
     }
+    fn kstack_alloc() -> Option<usize> {
+        None
+    }
+    fn kstack_free(_top: usize) {
+        unimplemented!("kstack_free")
+    }
+    fn cpu_thread_init(_pcb: &mut kern::machdep::Pcb, _top: usize, _func: fn(usize), _arg: usize) {
+        unimplemented!("cpu_thread_init")
+    }
+    fn cpu_fork(
+        _tf: *const kern::machdep::TrapFrame,
+        _child: &mut kern::machdep::Pcb,
+        _top: usize,
+        _stack: usize,
+        _tls: u64,
+    ) {
+        unimplemented!("cpu_fork")
+    }
+    fn trapframe_of(_top: usize) -> *mut kern::machdep::TrapFrame {
+        unimplemented!("trapframe_of")
+    }
+    fn cpu_switchto(_old: *mut kern::machdep::Pcb, _new: *const kern::machdep::Pcb) {
+        unimplemented!("cpu_switchto")
+    }
+    fn setregs(_tf: *mut kern::machdep::TrapFrame, _pcb: &mut kern::machdep::Pcb, _entry: u64, _sp: u64) {
+        unimplemented!("setregs")
+    }
+    fn sendsig(_tf: *mut kern::machdep::TrapFrame, _catcher: u64, _sig: u32, _mask: u32) -> bool {
+        false
+    }
+    fn sigreturn(_tf: *mut kern::machdep::TrapFrame, _scp: u64) -> Result<u32, i32> {
+        Err(sys::errno::ENOSYS)
+    }
+    fn sigcode() -> &'static [u8] {
+        &[]
+    }
+    fn tf_pc_sp(_tf: *const kern::machdep::TrapFrame) -> (u64, u64) {
+        (0, 0)
+    }
+    fn copyin(_uaddr: u64, _dst: &mut [u8]) -> Result<(), kern::machdep::Efault> {
+        Err(kern::machdep::Efault)
+    }
+    fn copyout(_src: &[u8], _uaddr: u64) -> Result<(), kern::machdep::Efault> {
+        Err(kern::machdep::Efault)
+    }
 }
 
 // --- PVH start_info (Xen's arch-x86/hvm/start_info.h) ---
@@ -482,5 +527,33 @@ fn acpi_poweroff() {
     // Give the chipset a moment before declaring failure.
     for _ in 0..10_000_000 {
         core::hint::spin_loop();
+    }
+}
+
+// Placeholders until this arch implements the process-model half of the
+// MD interface (issue 3); nothing calls them yet.
+impl uvm::pmap::Pmap for Amd64 {
+    fn pmap_create() -> Option<uvm::pmap::PmapRef> {
+        None
+    }
+    fn pmap_destroy(_pm: uvm::pmap::PmapRef) {
+        unimplemented!("pmap_destroy")
+    }
+    fn pmap_enter(_pm: uvm::pmap::PmapRef, _va: u64, _pa: u64, _prot: uvm::pmap::VmProt) -> bool {
+        false
+    }
+    fn pmap_remove(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64) {
+        unimplemented!("pmap_remove")
+    }
+    fn pmap_protect(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64, _prot: uvm::pmap::VmProt) {
+        unimplemented!("pmap_protect")
+    }
+    fn pmap_extract(_pm: uvm::pmap::PmapRef, _va: u64) -> Option<u64> {
+        None
+    }
+    fn pmap_activate(_pm: uvm::pmap::PmapRef) {}
+    fn pmap_deactivate(_pm: uvm::pmap::PmapRef) {}
+    fn pmap_purge(_pm: uvm::pmap::PmapRef) {
+        unimplemented!("pmap_purge")
     }
 }

@@ -1,0 +1,41 @@
+//! System call numbers (OpenBSD `sys/kern/syscalls.master`).
+
+pub const SYS_exit: usize = 1;
+pub const SYS_fork: usize = 2;
+pub const SYS_read: usize = 3;
+pub const SYS_write: usize = 4;
+pub const SYS_open: usize = 5;
+pub const SYS_close: usize = 6;
+pub const SYS___tfork: usize = 8;
+pub const SYS_wait4: usize = 11;
+pub const SYS_chdir: usize = 12;
+pub const SYS_getrusage: usize = 19;
+pub const SYS_getpid: usize = 20;
+pub const SYS_stat: usize = 38;
+pub const SYS_getppid: usize = 39;
+pub const SYS_dup: usize = 41;
+pub const SYS_sigaction: usize = 46;
+pub const SYS_sigprocmask: usize = 48;
+pub const SYS_mmap: usize = 49;
+pub const SYS_fstat: usize = 53;
+pub const SYS_reboot: usize = 55;
+pub const SYS_execve: usize = 59;
+pub const SYS_munmap: usize = 73;
+pub const SYS_mprotect: usize = 74;
+pub const SYS_setpgid: usize = 82;
+pub const SYS_clock_gettime: usize = 87;
+pub const SYS_dup2: usize = 90;
+pub const SYS_nanosleep: usize = 91;
+pub const SYS_getdents: usize = 99;
+pub const SYS_sigreturn: usize = 103;
+pub const SYS_kill: usize = 122;
+pub const SYS_sysctl: usize = 202;
+pub const SYS_getpgid: usize = 207;
+pub const SYS_pipe: usize = 263;
+pub const SYS_sched_yield: usize = 298;
+pub const SYS_getthrid: usize = 299;
+pub const SYS___threxit: usize = 302;
+pub const SYS___getcwd: usize = 304;
+
+/// One past the highest number the kernel's table covers.
+pub const SYS_MAXSYSCALL: usize = 331;

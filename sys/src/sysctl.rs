@@ -1,0 +1,61 @@
+//! sysctl(2) names oxbsd answers, and its process listing record.
+//!
+//! The MIB numbers are OpenBSD's. `KERN_PROC` returns an array of
+//! [`KinfoProc`], which is oxbsd's own compact record (OpenBSD's
+//! `struct kinfo_proc` carries far more than `ps` here needs).
+
+pub const CTL_KERN: i32 = 1;
+pub const CTL_HW: i32 = 6;
+
+pub const KERN_OSTYPE: i32 = 1;
+pub const KERN_OSRELEASE: i32 = 2;
+pub const KERN_PROC: i32 = 66;
+/// `{CTL_KERN, KERN_PROC, KERN_PROC_ALL, 0, sizeof(KinfoProc), count}`.
+pub const KERN_PROC_ALL: i32 = 0;
+/// oxbsd: the exit strategy in use, a string ("direct" or "reaper").
+pub const KERN_EXIT: i32 = 1000;
+/// oxbsd: free pages and process/thread counts (`KernVmStats`), for tests.
+pub const KERN_VMSTATS: i32 = 1001;
+
+pub const HW_MACHINE: i32 = 1;
+pub const HW_NCPU: i32 = 3;
+pub const HW_PHYSMEM: i32 = 19;
+
+/// Process states as `ps` shows them (p_stat of the process's first thread,
+/// or SZOMB for a zombie).
+pub const SIDL: u8 = 1;
+pub const SRUN: u8 = 2;
+pub const SSLEEP: u8 = 3;
+pub const SSTOP: u8 = 4;
+pub const SZOMB: u8 = 5;
+pub const SDEAD: u8 = 6;
+pub const SONPROC: u8 = 7;
+
+pub const KI_MAXCOMLEN: usize = 24;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KinfoProc {
+    pub p_pid: i32,
+    pub p_ppid: i32,
+    pub p_pgid: i32,
+    pub p_stat: u8,
+    pub p_pad: [u8; 3],
+    pub p_flag: u32,
+    pub p_nthreads: u32,
+    /// User and system time in microseconds.
+    pub p_uutime_us: u64,
+    pub p_ustime_us: u64,
+    pub p_comm: [u8; KI_MAXCOMLEN],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernVmStats {
+    pub free_pages: u64,
+    pub total_pages: u64,
+    pub nprocs: u32,
+    pub nthreads: u32,
+    pub maxprocs: u32,
+    pub maxthreads: u32,
+}
