@@ -13,6 +13,10 @@
 //! machine in the same way (`kern::sim`).
 //!
 //! Every method documents what holds before and after it runs.
+//!
+//! Trap frame pointers are opaque to the MI code: it only passes back what
+//! the arch gave it, so the wrappers below take them as plain values.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::cpu::CpuInfo;
 use uvm::pmap::{PmapRef, VmProt};
