@@ -7,6 +7,8 @@
 //! | `panic=N`         | panic on purpose on CPU N (sent an IPI), after boot |
 //! | `fault`           | take a kernel page fault on purpose (trap dump path) |
 //! | `loglevel=LEVEL`  | `error`, `warn`, `info` (default), `debug`, `trace` |
+//! | `init=PATH`       | the first user program (default `/sbin/init`)      |
+//! | `exit=reaper`     | the exit strategy (only `reaper` exists so far)     |
 //!
 //! Unknown words are reported and otherwise ignored, so a typo never stops
 //! a boot.
@@ -25,6 +27,8 @@ pub struct BootArgs<'a> {
     pub panic: Option<PanicAt>,
     pub fault: bool,
     pub loglevel: LevelFilter,
+    /// The first user program's path.
+    pub init: &'a str,
     /// Words not understood, for one warning each.
     pub unknown: heapless_words::Words<'a>,
 }
@@ -64,6 +68,7 @@ impl<'a> BootArgs<'a> {
             panic: None,
             fault: false,
             loglevel: LevelFilter::Info,
+            init: "/sbin/init",
             unknown: Default::default(),
         };
         for w in cmdline.split_ascii_whitespace() {
@@ -82,6 +87,8 @@ impl<'a> BootArgs<'a> {
                     Some(l) => a.loglevel = l,
                     None => a.unknown.push(w),
                 },
+                Some(("init", path)) if path.starts_with('/') => a.init = path,
+                Some(("exit", "reaper")) => {}
                 Some(_) => a.unknown.push(w),
             }
         }
@@ -119,6 +126,9 @@ mod tests {
         assert!(a.halt);
         assert_eq!(a.panic, Some(PanicAt::Cpu(3)));
         assert_eq!(a.loglevel, LevelFilter::Debug);
+        assert_eq!(a.init, "/sbin/init");
+        assert_eq!(BootArgs::parse("init=/bin/regress").init, "/bin/regress");
+        assert!(!BootArgs::parse("init=relative").unknown.is_empty());
         assert_eq!(BootArgs::parse("panic").panic, Some(PanicAt::BootCpu));
         assert!(BootArgs::parse("fault").fault);
     }

@@ -36,6 +36,9 @@ pub struct CpuInfo {
     pub ci_ipi_from: AtomicU64,
     /// CPUs whose test IPI this CPU has taken.
     pub ci_ipi_seen: AtomicU64,
+    /// Spinning mutexes this CPU holds (for `assertwaitok`); counted once
+    /// the scheduler runs.
+    pub ci_mutex_level: AtomicU32,
 }
 
 impl CpuInfo {
@@ -48,6 +51,7 @@ impl CpuInfo {
             ci_ipi_pending: AtomicU32::new(0),
             ci_ipi_from: AtomicU64::new(0),
             ci_ipi_seen: AtomicU64::new(0),
+            ci_mutex_level: AtomicU32::new(0),
         }
     }
 

@@ -48,6 +48,7 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
     }
     selftest_memory();
 
+    crate::kern_sched::sched_init();
     machdep::cpu_configure();
 
     let me = machdep::curcpu();
@@ -95,10 +96,71 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
         printf!("boot: halt requested, all cpus up; powering off\n");
         machdep::powerdown(sys::reboot::EXIT_SUCCESS);
     }
+    crate::mutex::MUTEX_COUNTING.store(true, Ordering::Release);
     if args.panic.is_none() {
-        printf!("boot: no init to run yet; idling (boot with \"halt\" to power off)\n");
+        let img = bi.initrd.map(|rd| {
+            // SAFETY: the initrd is withheld from the page allocator (checked
+            // above) and direct-mapped; nothing writes to it.
+            unsafe { core::slice::from_raw_parts(machdep::phys_to_kva(rd.start) as *const u8, rd.len() as usize) }
+        });
+        crate::vfs::vfs_init(img);
+        crate::kern_exit::reaper_start();
+        start_init(args.init);
     }
-    idle_loop()
+    crate::kern_sched::idle_loop()
+}
+
+/// The path init runs from; set once by `start_init`.
+static INIT_PATH: spin::Once<alloc::string::String> = spin::Once::new();
+
+/// Create process 1, whose thread execs `path` on its first way out to
+/// user mode (`start_init_exec`), with the console as fds 0, 1 and 2.
+fn start_init(path: &str) {
+    use crate::kern_proc::{self, PROCTREE};
+    use crate::proc::{P_INITEXEC, Proc, Process};
+    use alloc::sync::Arc;
+    INIT_PATH.call_once(|| alloc::string::String::from(path));
+    kern_proc::reserve_process().expect("init: process limit");
+    let top = machdep::kstack_alloc().expect("init: no kernel stack");
+    let mut tree = PROCTREE.lock();
+    let pid = tree.alloc_pid();
+    assert_eq!(pid, kern_proc::INIT_PID, "init must be pid 1");
+    let pr = Arc::new(Process::new(pid, 0, b"init"));
+    tree.insert(pr.clone(), 0, pid);
+    drop(tree);
+    {
+        let mut fdt = pr.ps_fd.lock();
+        for _ in 0..3 {
+            fdt.alloc(crate::kern_descrip::console_file(sys::fcntl::O_RDWR), false, 0).expect("init: fds");
+        }
+    }
+    let p = alloc::boxed::Box::into_raw(Proc::new(pid, pr.clone(), top, crate::kern_sched::PUSER));
+    // SAFETY: just allocated, not yet visible to anyone else.
+    let pp = unsafe { &*p };
+    pp.set_flag(P_INITEXEC);
+    // SAFETY: the Pcb is ours until the thread is queued.
+    machdep::cpu_fork(core::ptr::null(), unsafe { &mut *pp.pcb() }, top, 0, 0);
+    pr.ps_mtx.lock().ps_threads.push(p);
+    pr.ps_threadcnt.store(1, Ordering::Release);
+    let g = crate::kern_sched::SCHED_LOCK.lock();
+    crate::kern_sched::setrunqueue(p, &g);
+}
+
+/// In process 1's thread, before its first return to user mode.
+pub fn start_init_exec(tf: *mut machdep::TrapFrame) {
+    let path = INIT_PATH.get().expect("init path").as_bytes();
+    let argv = [path.to_vec()];
+    if let Err(e) = crate::kern_exec::exec_path(tf, path, &argv, &[]) {
+        panic!("init: cannot exec {}: errno {e}", core::str::from_utf8(path).unwrap_or("?"));
+    }
+    printf!("init: {} started as pid 1\n", core::str::from_utf8(path).unwrap_or("?"));
+}
+
+/// Work the idle loop does on each pass before waiting (boot IPI test).
+pub fn idle_hook() {
+    if IPI_TEST_BEGUN.load(Ordering::Acquire) {
+        kern_ipi::ipi_test_send();
+    }
 }
 
 /// The MI entry of a secondary CPU. Before: its cpu_info is attached and
@@ -108,17 +170,9 @@ pub fn cpu_hatch_mi() -> ! {
     let ci = machdep::curcpu();
     ci.set_flag(CPUF_RUNNING);
     log::debug!("cpu{}: running", ci.ci_cpuid);
+    crate::kern_sched::sched_init_cpu();
     machdep::intr_enable();
-    idle_loop()
-}
-
-fn idle_loop() -> ! {
-    loop {
-        if IPI_TEST_BEGUN.load(Ordering::Acquire) {
-            kern_ipi::ipi_test_send();
-        }
-        machdep::cpu_idle_wait();
-    }
+    crate::kern_sched::idle_loop()
 }
 
 /// Idle until `done()` holds; panic with a clear message after BOOT_WAIT_NS.

@@ -8,11 +8,15 @@ use crate::machdep;
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// Called by the arch from every periodic timer interrupt, on every CPU,
-/// with interrupts masked. Counts the tick for this CPU.
-pub fn hardclock() {
+/// with interrupts masked. Counts the tick for this CPU, charges it to the
+/// running thread (`user`: the interrupt came from user mode) and, on the
+/// primary CPU, expires sleep timeouts.
+pub fn hardclock(user: bool) {
     let ci = machdep::curcpu();
     ci.ci_ticks.fetch_add(1, Ordering::Relaxed);
+    crate::kern_sched::schedclock(user);
     if ci.is_primary() {
-        TICKS.fetch_add(1, Ordering::Relaxed);
+        let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::kern_synch::sleep_timeouts(now);
     }
 }

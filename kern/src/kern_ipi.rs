@@ -16,6 +16,9 @@ use crate::machdep;
 pub const IPI_PING: u32 = 0x1;
 /// Panic on the receiving CPU (the `panic=N` boot word).
 pub const IPI_PANIC: u32 = 0x2;
+/// Wake an idle CPU (new work on its queue) or make a running thread pass
+/// through userret (a signal): taking the interrupt is all it takes.
+pub const IPI_NOP: u32 = 0x4;
 
 /// Send IPI `kind` to CPU `target`.
 pub fn ipi_send(target: &CpuInfo, kind: u32) {

@@ -1,19 +1,408 @@
-//! Signals (filled in with the process model).
+//! Signals (OpenBSD `kern_sig.c`): posting, default actions, handlers,
+//! stop/continue, and the user fault entry points.
+//!
+//! A process-directed signal (`psignal`) is given to one thread that does
+//! not block it (or left pending on the process when all block it); a
+//! thread-directed one (`trapsignal`, `ptsignal`) goes to that thread.
+//! Pending signals act at the thread's next `userret`; an interruptible
+//! sleep is cut short so that happens promptly, and a thread running on
+//! another CPU is sent an IPI so it passes through `userret` soon.
 
+// Thread pointers passed around here are live by the scheduler protocol
+// (module docs of `proc`): functions take them as plain values.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use core::sync::atomic::Ordering;
+
+use sys::signal::*;
+use uvm::FaultError;
 use uvm::pmap::VmProt;
 
-use crate::machdep::TrapFrame;
+use crate::kern_exit::{self, ExitKind};
+use crate::kern_ipi::{self, IPI_NOP};
+use crate::kern_proc::PROCTREE;
+use crate::kern_sched::{self, SCHED_LOCK, curproc};
+use crate::kern_synch;
+use crate::machdep::{self, TrapFrame};
+use crate::proc::{P_SYSTEM, PS_EXITING, PS_SINGLEEXIT, PS_STOPPED, PS_WAITCONT, PS_WAITSTOP, Pid, Proc, ProcStat, Process};
+use crate::uvm_glue;
 
-pub fn userret(_tf: *mut TrapFrame) {}
+/// Signals whose default action is to stop the process.
+const STOPSIGS: SigSet = sigmask(SIGSTOP) | sigmask(SIGTSTP) | sigmask(SIGTTIN) | sigmask(SIGTTOU);
+/// Signals whose default action is to do nothing.
+const IGNSIGS: SigSet =
+    sigmask(SIGCHLD) | sigmask(SIGURG) | sigmask(SIGWINCH) | sigmask(SIGINFO) | sigmask(SIGCONT) | sigmask(SIGIO);
+/// Default action "terminate with core" (oxbsd writes no core; the status
+/// carries the core flag as OpenBSD's would).
+const CORESIGS: SigSet = sigmask(SIGQUIT)
+    | sigmask(SIGILL)
+    | sigmask(SIGTRAP)
+    | sigmask(SIGABRT)
+    | sigmask(SIGEMT)
+    | sigmask(SIGFPE)
+    | sigmask(SIGBUS)
+    | sigmask(SIGSEGV)
+    | sigmask(SIGSYS);
+/// Can be neither caught, blocked nor ignored.
+const CANTMASK: SigSet = sigmask(SIGKILL) | sigmask(SIGSTOP);
 
-pub fn user_pagefault(_tf: *mut TrapFrame, va: u64, _access: VmProt) {
-    panic!("user page fault at {va:#x} before the process model exists")
+fn valid(sig: u32) -> bool {
+    (1..NSIG).contains(&sig)
 }
 
-pub fn trapsignal(_tf: *mut TrapFrame, sig: u32, addr: u64) {
-    panic!("user trap (signal {sig}, address {addr:#x}) before the process model exists")
+/// Whether the current thread has a signal that would interrupt a sleep
+/// (or must exit because its process is exiting).
+pub fn signal_pending(p: &Proc) -> bool {
+    if p.has_flag(P_SYSTEM) {
+        return false;
+    }
+    let pr = &p.p_p;
+    if pr.has_flag(PS_SINGLEEXIT) || pr.has_flag(PS_STOPPED) {
+        return true;
+    }
+    let pend = p.p_siglist.load(Ordering::Acquire);
+    pend & !p.p_sigmask.load(Ordering::Acquire) != 0 || pend & CANTMASK != 0
 }
 
-pub fn kernel_pagefault(_va: u64, _access: VmProt) -> bool {
-    false
+/// Make `t` notice its pending signals: cut an interruptible sleep short,
+/// continue it if stopped for SIGKILL/exit, or IPI its CPU if it runs.
+pub fn kick_thread(t: *mut Proc) {
+    let g = SCHED_LOCK.lock();
+    // SAFETY: the caller found `t` on a thread list under ps_mtx or holds
+    // it otherwise: it is live until it exits, which needs SCHED_LOCK.
+    let tp = unsafe { &*t };
+    let s = tp.sched(&g);
+    match s.p_stat {
+        ProcStat::Ssleep => kern_synch::wakeup_signalled(t, &g),
+        ProcStat::Sonproc => {
+            let cpu = s.p_cpu;
+            if cpu != machdep::curcpu().ci_cpuid
+                && let Some(ci) = crate::cpu::cpu_info(cpu) {
+                    kern_ipi::ipi_send(ci, IPI_NOP);
+                }
+        }
+        _ => {}
+    }
+}
+
+/// Post `sig` to thread `t`.
+pub fn ptsignal(t: *mut Proc, sig: u32) {
+    // SAFETY: as in kick_thread.
+    let tp = unsafe { &*t };
+    tp.p_siglist.fetch_or(sigmask(sig), Ordering::AcqRel);
+    if sig == SIGKILL || sig == SIGCONT {
+        let g = SCHED_LOCK.lock();
+        if tp.sched(&g).p_stat == ProcStat::Sstop {
+            kern_synch::setrun_if_stopped(t, &g);
+        }
+    }
+    kick_thread(t);
+}
+
+/// Post `sig` to process `pr` (kill, SIGCHLD).
+pub fn psignal(pr: &Process, sig: u32) {
+    if !valid(sig) || pr.has_flag(PS_EXITING) {
+        return;
+    }
+    let inner = pr.ps_mtx.lock();
+    let act = inner.ps_sigacts[sig as usize];
+    if sig == SIGCONT {
+        if pr.has_flag(PS_STOPPED) {
+            pr.clear_flag(PS_STOPPED | PS_WAITSTOP);
+            pr.set_flag(PS_WAITCONT);
+            let g = SCHED_LOCK.lock();
+            for &t in inner.ps_threads.iter() {
+                // SAFETY: on the thread list under ps_mtx: live.
+                let tp = unsafe { &*t };
+                tp.p_siglist.fetch_and(!STOPSIGS, Ordering::AcqRel);
+                kern_synch::setrun_if_stopped(t, &g);
+            }
+        }
+        for &t in inner.ps_threads.iter() {
+            // SAFETY: as above.
+            unsafe { &*t }.p_siglist.fetch_and(!STOPSIGS, Ordering::AcqRel);
+        }
+        if act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN {
+            return;
+        }
+    }
+    if STOPSIGS & sigmask(sig) != 0 {
+        for &t in inner.ps_threads.iter() {
+            // SAFETY: as above.
+            unsafe { &*t }.p_siglist.fetch_and(!sigmask(SIGCONT), Ordering::AcqRel);
+        }
+    }
+    if act.sa_handler == SIG_IGN && sig != SIGKILL {
+        return;
+    }
+    if act.sa_handler == SIG_DFL && IGNSIGS & sigmask(sig) != 0 && sig != SIGCONT {
+        return;
+    }
+    // Prefer a thread that does not block it; SIGKILL goes to all.
+    let threads = inner.ps_threads.clone();
+    drop(inner);
+    if sig == SIGKILL {
+        for t in threads {
+            ptsignal(t, sig);
+        }
+        return;
+    }
+    let target = threads
+        .iter()
+        // SAFETY: the threads were live under ps_mtx a moment ago and
+        // cannot be freed before they pass the scheduler.
+        .find(|&&t| unsafe { &*t }.p_sigmask.load(Ordering::Acquire) & sigmask(sig) == 0)
+        .or(threads.first())
+        .copied();
+    if let Some(t) = target {
+        ptsignal(t, sig);
+    }
+}
+
+/// The next signal the current thread must act on, if any.
+fn cursig(p: &Proc) -> Option<u32> {
+    let pend = p.p_siglist.load(Ordering::Acquire);
+    let deliverable = pend & (!p.p_sigmask.load(Ordering::Acquire) | CANTMASK);
+    if deliverable == 0 {
+        return None;
+    }
+    // SIGKILL first, then the lowest number.
+    let sig = if deliverable & sigmask(SIGKILL) != 0 { SIGKILL } else { deliverable.trailing_zeros() + 1 };
+    p.p_siglist.fetch_and(!sigmask(sig), Ordering::AcqRel);
+    Some(sig)
+}
+
+/// Act on `sig` for the current thread.
+fn postsig(tf: *mut TrapFrame, p: &Proc, sig: u32) {
+    let pr = &p.p_p;
+    let act = pr.ps_mtx.lock().ps_sigacts[sig as usize];
+    let handler = if CANTMASK & sigmask(sig) != 0 { SIG_DFL } else { act.sa_handler };
+    match handler {
+        SIG_IGN => {}
+        SIG_DFL => {
+            let m = sigmask(sig);
+            if IGNSIGS & m != 0 {
+                return;
+            }
+            if STOPSIGS & m != 0 {
+                proc_stop(p, sig);
+                return;
+            }
+            sigexit(sig);
+        }
+        catcher => {
+            let mask = p.p_sigmask.load(Ordering::Acquire);
+            if !machdep::sendsig(tf, catcher as u64, sig, mask) {
+                // No room for the context: the process cannot continue.
+                sigexit(SIGSEGV);
+            }
+            let mut newmask = mask | act.sa_mask;
+            if act.sa_flags & SA_NODEFER == 0 {
+                newmask |= sigmask(sig);
+            }
+            p.p_sigmask.store(newmask & !CANTMASK, Ordering::Release);
+            if act.sa_flags & SA_RESETHAND != 0 {
+                pr.ps_mtx.lock().ps_sigacts[sig as usize].sa_handler = SIG_DFL;
+            }
+        }
+    }
+}
+
+/// Terminate the process by signal `sig`.
+pub fn sigexit(sig: u32) -> ! {
+    let st = if CORESIGS & sigmask(sig) != 0 {
+        sys::wait::w_coredump(sig as i32)
+    } else {
+        sys::wait::w_exitcode(0, sig as i32)
+    };
+    kern_exit::exit1(st, ExitKind::Process)
+}
+
+/// Stop the process (default action of a stop signal): tell the parent,
+/// then park this thread; the others park at their next userret.
+fn proc_stop(p: &Proc, sig: u32) {
+    let pr = p.p_p.clone();
+    if !pr.has_flag(PS_STOPPED) {
+        pr.ps_xstat.store(sys::wait::w_stopcode(sig as i32), Ordering::Release);
+        pr.set_flag(PS_STOPPED | PS_WAITSTOP);
+        pr.clear_flag(PS_WAITCONT);
+        let parent = {
+            let tree = PROCTREE.lock();
+            let ppid = tree.get(pr.ps_pid).map(|e| e.ppid);
+            ppid.and_then(|pp| tree.get(pp)).map(|e| e.process.clone())
+        };
+        if let Some(pp) = parent {
+            let nocldstop = pp.ps_mtx.lock().ps_sigacts[SIGCHLD as usize].sa_flags & SA_NOCLDSTOP != 0;
+            if !nocldstop {
+                psignal(&pp, SIGCHLD);
+            }
+            kern_synch::wakeup(kern_exit::process_wchan(&pp));
+        }
+        let inner = pr.ps_mtx.lock();
+        for &t in inner.ps_threads.iter() {
+            if !core::ptr::eq(t, p) {
+                kick_thread(t);
+            }
+        }
+    }
+    park_if_stopped(p);
+}
+
+/// Sleep in SSTOP while the process is stopped (SIGCONT or SIGKILL end it).
+fn park_if_stopped(p: &Proc) {
+    let pr = &p.p_p;
+    while pr.has_flag(PS_STOPPED) && p.p_siglist.load(Ordering::Acquire) & sigmask(SIGKILL) == 0 {
+        let g = SCHED_LOCK.lock();
+        if !pr.has_flag(PS_STOPPED) {
+            break;
+        }
+        p.sched(&g).p_stat = ProcStat::Sstop;
+        kern_sched::mi_switch(&g);
+    }
+}
+
+/// Before returning to user mode: exit if the process is being
+/// single-threaded for exit, stop if stopped, act on pending signals,
+/// give up the CPU if asked.
+pub fn userret(tf: *mut TrapFrame) {
+    let p = curproc();
+    loop {
+        kern_exit::single_thread_check();
+        park_if_stopped(p);
+        match cursig(p) {
+            Some(sig) => postsig(tf, p, sig),
+            None => break,
+        }
+    }
+    if kern_sched::want_resched() {
+        kern_sched::preempt();
+        kern_exit::single_thread_check();
+    }
+}
+
+/// A fault the VM could not resolve, or any synchronous trap: the signal
+/// is delivered even if blocked or ignored — a thread that cannot get past
+/// the faulting instruction would otherwise loop forever — by resetting it
+/// to the default action in that case, as OpenBSD's trapsignal does.
+pub fn trapsignal(_tf: *mut TrapFrame, sig: u32, _addr: u64) {
+    let p = curproc();
+    let m = sigmask(sig);
+    {
+        let mut inner = p.p_p.ps_mtx.lock();
+        let a = &mut inner.ps_sigacts[sig as usize];
+        if a.sa_handler == SIG_IGN || p.p_sigmask.load(Ordering::Acquire) & m != 0 {
+            a.sa_handler = SIG_DFL;
+            p.p_sigmask.fetch_and(!m, Ordering::AcqRel);
+        }
+    }
+    p.p_siglist.fetch_or(m, Ordering::AcqRel);
+}
+
+pub fn user_pagefault(tf: *mut TrapFrame, va: u64, access: VmProt) {
+    match uvm_glue::uvm_fault(va, access) {
+        Ok(()) => {}
+        Err(FaultError::NoMemory) => {
+            log::warn!("pid {}: out of memory at {va:#x}, killed", curproc().p_p.ps_pid);
+            trapsignal(tf, SIGKILL, va);
+        }
+        Err(_) => trapsignal(tf, SIGSEGV, va),
+    }
+}
+
+pub fn kernel_pagefault(va: u64, access: VmProt) -> bool {
+    uvm_glue::uvm_fault(va, access).is_ok()
+}
+
+/// Whether the pending signal set of `p` includes `sig` (for tests).
+pub fn is_pending(p: &Proc, sig: u32) -> bool {
+    p.p_siglist.load(Ordering::Acquire) & sigmask(sig) != 0
+}
+
+// ----- system calls -----
+
+pub fn sys_sigaction(sig: i32, nsa: u64, osa: u64) -> Result<(), i32> {
+    use sys::errno::EINVAL;
+    let sig = u32::try_from(sig).map_err(|_| EINVAL)?;
+    if !valid(sig) {
+        return Err(EINVAL);
+    }
+    let new: Option<SigAction> = if nsa != 0 { Some(uvm_glue::copyin_val(nsa)?) } else { None };
+    if let Some(n) = &new
+        && CANTMASK & sigmask(sig) != 0 && n.sa_handler != SIG_DFL {
+            return Err(EINVAL);
+        }
+    let pr = curproc().p_p.clone();
+    let old = pr.ps_mtx.lock().ps_sigacts[sig as usize];
+    if osa != 0 {
+        uvm_glue::copyout_val(&old, osa)?;
+    }
+    if let Some(mut n) = new {
+        n.sa_mask &= !CANTMASK;
+        pr.ps_mtx.lock().ps_sigacts[sig as usize] = n;
+        // Setting a default-ignored or ignored action discards pending.
+        if n.sa_handler == SIG_IGN || (n.sa_handler == SIG_DFL && IGNSIGS & sigmask(sig) != 0) {
+            for &t in pr.ps_mtx.lock().ps_threads.iter() {
+                // SAFETY: on the thread list under ps_mtx: live.
+                unsafe { &*t }.p_siglist.fetch_and(!sigmask(sig), Ordering::AcqRel);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// sigprocmask: returns the old mask (OpenBSD passes the new mask by
+/// value and returns the old one in the result register).
+pub fn sys_sigprocmask(how: i32, mask: u32) -> Result<u32, i32> {
+    let p = curproc();
+    let old = p.p_sigmask.load(Ordering::Acquire);
+    let new = match how {
+        SIG_BLOCK => old | mask,
+        SIG_UNBLOCK => old & !mask,
+        SIG_SETMASK => mask,
+        _ => return Err(sys::errno::EINVAL),
+    };
+    p.p_sigmask.store(new & !CANTMASK, Ordering::Release);
+    Ok(old)
+}
+
+pub fn sys_sigreturn(tf: *mut TrapFrame, scp: u64) -> Result<(), i32> {
+    let mask = machdep::sigreturn(tf, scp)?;
+    curproc().p_sigmask.store(mask & !CANTMASK, Ordering::Release);
+    Err(sys::errno::EJUSTRETURN)
+}
+
+/// kill: pid > 0 that process; 0 the caller's group; -1 every process but
+/// init, kernel ones and the caller... (OpenBSD: all the caller may
+/// signal, itself included); < -1 group -pid. Signal 0 only checks.
+pub fn sys_kill(pid: Pid, sig: i32) -> Result<(), i32> {
+    use sys::errno::{EINVAL, ESRCH};
+    let sig = u32::try_from(sig).map_err(|_| EINVAL)?;
+    if sig != 0 && !valid(sig) {
+        return Err(EINVAL);
+    }
+    let me = curproc().p_p.ps_pid;
+    let targets: alloc::vec::Vec<alloc::sync::Arc<Process>> = {
+        let tree = PROCTREE.lock();
+        let mypgid = tree.get(me).map(|e| e.pgid).unwrap_or(0);
+        tree.procs
+            .values()
+            .filter(|e| !e.process.has_flag(crate::proc::PS_SYSTEM) && !e.process.has_flag(crate::proc::PS_ZOMBIE))
+            .filter(|e| match pid {
+                x if x > 0 => e.process.ps_pid == x,
+                0 => e.pgid == mypgid,
+                -1 => e.process.ps_pid != crate::kern_proc::INIT_PID,
+                x => e.pgid == -x,
+            })
+            .map(|e| e.process.clone())
+            .collect()
+    };
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
+    if sig != 0 {
+        for t in targets {
+            psignal(&t, sig);
+        }
+    }
+    Ok(())
 }

@@ -122,7 +122,9 @@ pub trait Machdep: uvm::pmap::Pmap {
     /// stack pointer; `tls` is the child's user thread pointer. The first
     /// `cpu_switchto` to it calls `kern_sched::proc_trampoline_mi()`, then
     /// `kern_fork::child_return()`, then returns to user mode through the
-    /// copied frame. Before: `parent_tf` is the calling thread's frame.
+    /// copied frame. Before: `parent_tf` is the calling thread's frame, or
+    /// null for the first user process: then the child gets a fresh user
+    /// frame (user mode, every register 0), which exec fills in.
     fn cpu_fork(parent_tf: *const TrapFrame, child: &mut Pcb, kstack_top: usize, stack: usize, tls: u64);
 
     /// The trap frame of the thread whose kernel stack ends at `kstack_top`.
@@ -163,6 +165,10 @@ pub trait Machdep: uvm::pmap::Pmap {
     /// executable at `vmparam::SIGCODE_VA`: it calls `sigreturn` with the
     /// context the handler returned past.
     fn sigcode() -> &'static [u8];
+
+    /// The ELF `e_machine` of this arch's user programs (EM_X86_64 62,
+    /// EM_AARCH64 183).
+    fn elf_machine() -> u16;
 
     /// The user program counter and stack pointer in `tf` (for ps, faults).
     fn tf_pc_sp(tf: *const TrapFrame) -> (u64, u64);
@@ -280,6 +286,10 @@ macro_rules! bind_machdep {
             <$md as $crate::machdep::Machdep>::sigcode()
         }
         #[unsafe(no_mangle)]
+        fn __md_elf_machine() -> u16 {
+            <$md as $crate::machdep::Machdep>::elf_machine()
+        }
+        #[unsafe(no_mangle)]
         fn __md_tf_pc_sp(tf: *const $crate::machdep::TrapFrame) -> (u64, u64) {
             <$md as $crate::machdep::Machdep>::tf_pc_sp(tf)
         }
@@ -354,6 +364,7 @@ unsafe extern "Rust" {
     fn __md_sendsig(tf: *mut TrapFrame, catcher: u64, sig: u32, mask: u32) -> bool;
     fn __md_sigreturn(tf: *mut TrapFrame, scp: u64) -> Result<u32, i32>;
     fn __md_sigcode() -> &'static [u8];
+    fn __md_elf_machine() -> u16;
     fn __md_tf_pc_sp(tf: *const TrapFrame) -> (u64, u64);
     fn __md_copyin(uaddr: u64, dst: &mut [u8]) -> Result<(), Efault>;
     fn __md_copyout(src: &[u8], uaddr: u64) -> Result<(), Efault>;
@@ -451,6 +462,9 @@ pub fn sigreturn(tf: *mut TrapFrame, scp: u64) -> Result<u32, i32> {
 }
 pub fn sigcode() -> &'static [u8] {
     unsafe { __md_sigcode() }
+}
+pub fn elf_machine() -> u16 {
+    unsafe { __md_elf_machine() }
 }
 pub fn tf_pc_sp(tf: *const TrapFrame) -> (u64, u64) {
     unsafe { __md_tf_pc_sp(tf) }

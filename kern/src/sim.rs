@@ -83,6 +83,9 @@ impl Machdep for SimMd {
     fn sigcode() -> &'static [u8] {
         &[]
     }
+    fn elf_machine() -> u16 {
+        0
+    }
     fn tf_pc_sp(_tf: *const TrapFrame) -> (u64, u64) {
         (0, 0)
     }

@@ -83,6 +83,13 @@ pub fn kprintf(args: fmt::Arguments<'_>) {
     let _ = Cons.write_fmt(args);
 }
 
+/// User output to the console (tty writes): serialised with kernel
+/// messages line by line, but kept out of the kernel message buffer.
+pub fn cons_write(b: &[u8]) {
+    let _g = cons_lock();
+    machdep::cnputs(b);
+}
+
 /// Print on the console and into the message buffer, like OpenBSD's printf(9).
 #[macro_export]
 macro_rules! printf {

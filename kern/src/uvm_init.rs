@@ -88,6 +88,11 @@ pub fn uvmexp_free() -> usize {
     with_pmem(|pm| pm.free_pages())
 }
 
+/// Pages the allocator manages (uvmexp.npages).
+pub fn uvmexp_total() -> usize {
+    with_pmem(|pm| pm.managed_pages())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

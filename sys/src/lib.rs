@@ -31,7 +31,7 @@ pub mod signal;
 pub mod stat;
 pub mod syscall;
 pub mod sysctl;
-pub mod time;
 pub mod tfork;
+pub mod time;
 pub mod vmparam;
 pub mod wait;

@@ -226,5 +226,5 @@ pub fn cpu_startclock() {
 /// and the next tick must not wait for this one's EOI.
 pub fn clockintr() {
     lapic::lapic_eoi();
-    kern::kern_clock::hardclock();
+    kern::kern_clock::hardclock(false);
 }

@@ -150,6 +150,9 @@ impl Machdep for Amd64 {
     fn sigcode() -> &'static [u8] {
         &[]
     }
+    fn elf_machine() -> u16 {
+        62
+    }
     fn tf_pc_sp(_tf: *const kern::machdep::TrapFrame) -> (u64, u64) {
         (0, 0)
     }

@@ -29,7 +29,7 @@ pub fn intr_dispatch() {
                 // interrupt line before the EOI.
                 clock::rearm();
                 gic::eoi(a);
-                kern::kern_clock::hardclock();
+                kern::kern_clock::hardclock(false);
             }
             irq => {
                 gic::disable_irq(irq);

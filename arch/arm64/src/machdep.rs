@@ -305,6 +305,9 @@ impl Machdep for Arm64 {
     fn sigcode() -> &'static [u8] {
         &[]
     }
+    fn elf_machine() -> u16 {
+        183
+    }
     fn tf_pc_sp(_tf: *const kern::machdep::TrapFrame) -> (u64, u64) {
         (0, 0)
     }

@@ -1,0 +1,280 @@
+//! execve: static ELF64 programs from the ramdisk (OpenBSD `kern_exec.c`).
+//!
+//! Everything that can fail for a reason the caller should hear about
+//! (path, format, argument size, memory for the new map) is done before
+//! the point of no return, where the new address space replaces the old
+//! one; after it, a failure can only kill the process.
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use sys::errno::*;
+use sys::vmparam::*;
+use uvm::pmap::VmProt;
+use uvm::{Backing, PAGE_SIZE};
+
+use crate::kern_sched::curproc;
+use crate::machdep::{self, TrapFrame};
+use crate::proc::PS_EXEC;
+use crate::uvm_glue::{self, KernEnv, VmSpace, copyin_val, copyinstr, copyout};
+use crate::vfs::{self, Target};
+
+const ET_EXEC: u16 = 2;
+const PT_LOAD: u32 = 1;
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+const PF_R: u32 = 4;
+/// Most arguments plus environment strings accepted.
+const MAXARGS: usize = 4096;
+
+struct Elf {
+    entry: u64,
+    phoff: u64,
+    phnum: u16,
+    segs: Vec<Seg>,
+}
+
+struct Seg {
+    vaddr: u64,
+    off: u64,
+    filesz: u64,
+    memsz: u64,
+    flags: u32,
+}
+
+fn rd16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn rd32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap())
+}
+fn rd64(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap())
+}
+
+/// Parse and check a static ELF64 executable for this machine: ENOEXEC
+/// for anything else (wrong class, machine, type, or segments outside
+/// user space or past the end of the file).
+fn elf_parse(img: &[u8]) -> Result<Elf, i32> {
+    if img.len() < 64 || &img[..4] != b"\x7fELF" || img[4] != 2 || img[5] != 1 {
+        return Err(ENOEXEC);
+    }
+    if rd16(img, 16) != ET_EXEC || rd16(img, 18) != machdep::elf_machine() {
+        return Err(ENOEXEC);
+    }
+    let entry = rd64(img, 24);
+    let phoff = rd64(img, 32);
+    let phentsize = rd16(img, 54) as u64;
+    let phnum = rd16(img, 56);
+    if phentsize < 56 || phoff.checked_add(phentsize * phnum as u64).is_none_or(|e| e > img.len() as u64) {
+        return Err(ENOEXEC);
+    }
+    let mut segs = Vec::new();
+    for i in 0..phnum as u64 {
+        let o = (phoff + i * phentsize) as usize;
+        if rd32(img, o) != PT_LOAD {
+            continue;
+        }
+        let s = Seg {
+            flags: rd32(img, o + 4),
+            off: rd64(img, o + 8),
+            vaddr: rd64(img, o + 16),
+            filesz: rd64(img, o + 32),
+            memsz: rd64(img, o + 40),
+        };
+        let end = s.vaddr.checked_add(s.memsz).ok_or(ENOEXEC)?;
+        if s.filesz > s.memsz
+            || s.off.checked_add(s.filesz).is_none_or(|e| e > img.len() as u64)
+            || s.vaddr < VM_MIN_ADDRESS as u64
+            || end > USRSTACK as u64 - MAXSSIZ as u64
+            || s.vaddr % PAGE_SIZE != s.off % PAGE_SIZE
+        {
+            return Err(ENOEXEC);
+        }
+        segs.push(s);
+    }
+    if segs.is_empty() {
+        return Err(ENOEXEC);
+    }
+    Ok(Elf { entry, phoff, phnum, segs })
+}
+
+fn prot_of(flags: u32) -> VmProt {
+    let mut p = 0;
+    if flags & PF_R != 0 {
+        p |= VmProt::READ.0;
+    }
+    if flags & PF_W != 0 {
+        p |= VmProt::WRITE.0;
+    }
+    if flags & PF_X != 0 {
+        p |= VmProt::EXECUTE.0;
+    }
+    VmProt(p)
+}
+
+/// Copy a NULL-terminated vector of user strings.
+fn copyin_strv(uv: u64, total: &mut usize) -> Result<Vec<Vec<u8>>, i32> {
+    let mut out = Vec::new();
+    if uv == 0 {
+        return Ok(out);
+    }
+    loop {
+        if out.len() >= MAXARGS {
+            return Err(E2BIG);
+        }
+        let ptr: u64 = copyin_val(uv + 8 * out.len() as u64)?;
+        if ptr == 0 {
+            return Ok(out);
+        }
+        let s = copyinstr(ptr, ARG_MAX).map_err(|e| if e == ENAMETOOLONG { E2BIG } else { e })?;
+        *total += s.len() + 1;
+        if *total > ARG_MAX {
+            return Err(E2BIG);
+        }
+        out.push(s);
+    }
+}
+
+/// Build the new map: program segments, stack, signal trampoline.
+fn build_vmspace(img: &'static [u8], elf: &Elf) -> Result<alloc::sync::Arc<VmSpace>, i32> {
+    let vm = VmSpace::new()?;
+    let r = (|| {
+        let mut map = vm.vm_map.write();
+        for s in &elf.segs {
+            let start = uvm::trunc_page(s.vaddr);
+            let end = uvm::round_page(s.vaddr + s.memsz);
+            let pageoff = s.vaddr - start;
+            let data = &img[..(s.off + s.filesz) as usize];
+            let backing = Backing::Image { data, off: (s.off - pageoff) as usize };
+            map.map::<KernEnv>(start, end - start, prot_of(s.flags), backing, true)?;
+        }
+        let sbase = (USRSTACK - MAXSSIZ) as u64;
+        map.map::<KernEnv>(sbase, MAXSSIZ as u64, VmProt::RW, Backing::Zero, true)?;
+        let pa = uvm_glue::sigcode_pa();
+        map.map::<KernEnv>(SIGCODE_VA as u64, PAGE_SIZE, VmProt::RX, Backing::Wired { pa }, true)?;
+        Ok(())
+    })();
+    match r {
+        Ok(()) => Ok(vm),
+        Err(e) => {
+            uvm_glue::uvmspace_free(vm);
+            Err(e)
+        }
+    }
+}
+
+/// The initial stack: strings at the top, then (16-byte aligned) argc,
+/// argv[], NULL, envp[], NULL, auxv pairs, AT_NULL. Returns the image and
+/// the stack pointer (the address of argc).
+fn build_stack(argv: &[Vec<u8>], envp: &[Vec<u8>], elf: &Elf) -> (Vec<u8>, u64) {
+    let top = USRSTACK as u64;
+    let strbytes: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
+    let strbase = (top - strbytes as u64) & !15;
+    let auxv: [(u64, u64); 5] = [
+        (AT_PAGESZ as u64, PAGE_SIZE),
+        (AT_ENTRY as u64, elf.entry),
+        (AT_PHDR as u64, elf.segs[0].vaddr - elf.segs[0].off + elf.phoff),
+        (AT_PHENT as u64, 56),
+        (AT_PHNUM as u64, elf.phnum as u64),
+    ];
+    let nwords = 1 + argv.len() + 1 + envp.len() + 1 + 2 * (auxv.len() + 1);
+    let sp = (strbase - 8 * nwords as u64) & !15;
+    let mut img = alloc::vec![0u8; (top - sp) as usize];
+    let mut words: Vec<u64> = Vec::with_capacity(nwords);
+    words.push(argv.len() as u64);
+    let mut s = strbase;
+    let mut put = |v: &Vec<u8>, img: &mut Vec<u8>| {
+        let o = (s - sp) as usize;
+        img[o..o + v.len()].copy_from_slice(v);
+        let a = s;
+        s += v.len() as u64 + 1;
+        a
+    };
+    for a in argv {
+        words.push(put(a, &mut img));
+    }
+    words.push(0);
+    for e in envp {
+        words.push(put(e, &mut img));
+    }
+    words.push(0);
+    for (k, v) in auxv {
+        words.push(k);
+        words.push(v);
+    }
+    words.push(AT_NULL as u64);
+    words.push(0);
+    for (i, w) in words.iter().enumerate() {
+        img[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+    }
+    (img, sp)
+}
+
+/// Load `path` into the current process (which has one thread). Kernel
+/// entry point for both execve and the first user process.
+pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), i32> {
+    let id = match vfs::namei(path)? {
+        Target::Node(id) => id,
+        Target::Console => return Err(EACCES),
+    };
+    let img = vfs::file_data(id)?;
+    let elf = elf_parse(img)?;
+    let p = curproc();
+    let pr = p.p_p.clone();
+    if pr.ps_threadcnt.load(Ordering::Acquire) > 1 {
+        // Multi-threaded exec would have to single-thread first; oxbsd
+        // refuses it rather than leave threads running on a dead map.
+        return Err(EBUSY);
+    }
+    let vm = build_vmspace(img, &elf)?;
+    let (stack, sp) = build_stack(argv, envp, &elf);
+
+    // Point of no return: switch this thread to the new map.
+    let pm = vm.vm_pmap;
+    let old = {
+        let s = machdep::intr_disable();
+        let old = pr.ps_vmspace.lock().replace(vm);
+        let oldpm = p.p_pmap.swap(pm as u64, Ordering::AcqRel) as usize;
+        if oldpm != 0 {
+            machdep::pmap_deactivate(oldpm);
+        }
+        machdep::pmap_activate(pm);
+        machdep::intr_restore(s);
+        old
+    };
+    // The old map is loaded nowhere now: this was its only thread.
+    if let Some(o) = old {
+        uvm_glue::uvmspace_free(o);
+    }
+    if copyout(&stack, sp).is_err() {
+        crate::kern_sig::sigexit(sys::signal::SIGSEGV);
+    }
+    let closed = pr.ps_fd.lock().close_on_exec();
+    drop(closed);
+    {
+        let mut inner = pr.ps_mtx.lock();
+        for a in inner.ps_sigacts.iter_mut() {
+            if a.sa_handler != sys::signal::SIG_IGN {
+                *a = sys::signal::SigAction::default();
+            }
+        }
+        let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+        let n = name.len().min(inner.ps_comm.len() - 1);
+        inner.ps_comm = [0; sys::sysctl::KI_MAXCOMLEN];
+        inner.ps_comm[..n].copy_from_slice(&name[..n]);
+    }
+    pr.set_flag(PS_EXEC);
+    // SAFETY: the Pcb of the running thread, touched only by itself.
+    machdep::setregs(tf, unsafe { &mut *p.pcb() }, elf.entry, sp);
+    Ok(())
+}
+
+pub fn sys_execve(tf: *mut TrapFrame, upath: u64, uargv: u64, uenvp: u64) -> Result<(), i32> {
+    let path = copyinstr(upath, sys::fcntl::PATH_MAX - 1)?;
+    let mut total = 0;
+    let argv = copyin_strv(uargv, &mut total)?;
+    let envp = copyin_strv(uenvp, &mut total)?;
+    exec_path(tf, &path, &argv, &envp)?;
+    Err(EJUSTRETURN)
+}

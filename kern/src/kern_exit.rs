@@ -1,0 +1,376 @@
+//! exit1, the reaper, and wait (OpenBSD `kern_exit.c`).
+//!
+//! # The exit path (exit=reaper, the classic design)
+//!
+//! 1. `exit1` (on the exiting thread, may sleep): the first thread to exit
+//!    the process records the status and single-threads the process (the
+//!    others exit at their next `userret` or interruptible sleep, and it
+//!    waits for them); each thread leaves the thread list and adds its
+//!    ticks to the process; the last one closes the files, makes the
+//!    rusage final and gives its children to init.
+//! 2. The thread marks itself SDEAD, queues itself on its CPU's dead list
+//!    and switches away for good (`sched_exit_reaper`).
+//! 3. That CPU's idle thread, which can only run once the switch away from
+//!    the dead thread is complete, moves the list to the reaper.
+//! 4. The reaper thread frees the kernel stack and the `Proc`; for a last
+//!    thread it tears the address space down (the pmap is loaded nowhere:
+//!    every thread of the process is off CPU), then makes the zombie,
+//!    posts SIGCHLD and wakes the parent.
+//!
+//! `wait4` (dowait6) collects a zombie's status and rusage and frees it.
+//! A parent that ignores SIGCHLD (PS_NOZOMBIE) gets no zombie: the reaper
+//! frees the process at once, so nothing depends on the parent calling
+//! wait (DESIGN invariant 7).
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+
+use sys::resource::Rusage;
+use sys::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
+
+use crate::kern_proc::{self, INIT_PID, PROCTREE};
+use crate::kern_sched::{self, PWAIT, SCHED_LOCK, curproc};
+use crate::kern_synch::{self, msleep, tsleep};
+use crate::mutex::Mutex;
+use crate::proc::{
+    P_SYSTEM, P_WEXIT, PS_EXITING, PS_NOZOMBIE, PS_SINGLEEXIT, PS_WAITCONT, PS_WAITSTOP, PS_ZOMBIE, Pid, Proc,
+    ProcStat, Process, ticks_to_timeval,
+};
+use crate::{kern_sig, machdep, uvm_glue};
+
+/// This thread was its process's last: the reaper tears the process down.
+const P_LASTTHREAD: u32 = 0x0000_0001;
+
+/// Dead threads handed over by the idle threads, for the reaper.
+static DEADPROC: Mutex<VecDeque<usize>> = Mutex::new(VecDeque::new());
+
+/// Threads reaped so far (for the tests and the benchmark).
+pub static NREAPED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Whether a status comes from `exit()` (the whole process) or from
+/// `__threxit` (one thread).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ExitKind {
+    Process,
+    Thread,
+}
+
+/// Wait channel of a process: its parent's wait4 sleeps here.
+pub fn process_wchan(pr: &Process) -> usize {
+    pr as *const Process as usize
+}
+
+/// Exit the current thread; with `ExitKind::Process` the whole process,
+/// with wait status `xstat`. Never returns.
+pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
+    let p = curproc();
+    let pr = p.p_p.clone();
+    assert!(!p.has_flag(P_SYSTEM), "exit1: kernel thread");
+    p.set_flag(P_WEXIT);
+    let mut kind = kind;
+    if kind == ExitKind::Process {
+        let old = pr.ps_flags.fetch_or(PS_EXITING | PS_SINGLEEXIT, Ordering::AcqRel);
+        if old & PS_EXITING != 0 {
+            // Another thread is already exiting the process: this one
+            // just goes away (its status is not the process's).
+            kind = ExitKind::Thread;
+        } else {
+            pr.ps_xstat.store(xstat, Ordering::Release);
+            single_thread_exit(p, &pr);
+        }
+    }
+    let _ = kind;
+
+    // __threxit: clear the user's thread id word so a joiner sees it.
+    let tidp = p.p_threxit_tid.load(Ordering::Relaxed);
+    if tidp != 0 {
+        let _ = crate::uvm_glue::copyout(&0i32.to_ne_bytes(), tidp);
+    }
+
+    // Leave the process: thread list, counts, ticks.
+    let last = {
+        let mut inner = pr.ps_mtx.lock();
+        let me = p as *const Proc as *mut Proc;
+        inner.ps_threads.retain(|&t| t != me);
+        inner.ps_uticks += p.p_uticks.load(Ordering::Relaxed);
+        inner.ps_sticks += p.p_sticks.load(Ordering::Relaxed);
+        let left = pr.ps_threadcnt.fetch_sub(1, Ordering::AcqRel) - 1;
+        if left == 0 {
+            true
+        } else {
+            if left == 1 && !inner.ps_single.is_null() {
+                drop(inner);
+                kern_synch::wakeup(&pr.ps_threadcnt as *const _ as usize);
+            }
+            false
+        }
+    };
+
+    if last {
+        // A process whose last thread left by __threxit exits with 0.
+        pr.ps_flags.fetch_or(PS_EXITING, Ordering::AcqRel);
+        crate::kern_descrip::fdfree(&pr);
+        // Rusage is final before anyone can see the process exiting
+        // (invariant 1): the zombie is made later, by the reaper.
+        {
+            let inner = pr.ps_mtx.lock();
+            let mut ru = pr.ps_ru.lock();
+            ru.ru_utime = ticks_to_timeval(inner.ps_uticks);
+            ru.ru_stime = ticks_to_timeval(inner.ps_sticks);
+        }
+        let mut tree = PROCTREE.lock();
+        if tree.reparent_children(pr.ps_pid) {
+            drop(tree);
+            if let Some(init) = kern_proc::pfind(INIT_PID) {
+                kern_synch::wakeup(process_wchan(&init));
+            }
+        } else {
+            drop(tree);
+        }
+        p.set_flag(P_LASTTHREAD);
+    }
+    drop(pr);
+
+    let g = SCHED_LOCK.lock();
+    p.sched(&g).p_stat = ProcStat::Sdead;
+    kern_sched::sched_exit_reaper(g)
+}
+
+/// Make every other thread of the process exit and wait until they have
+/// left the thread list. They notice PS_SINGLEEXIT at their next userret
+/// or interruptible sleep; the last to go wakes us.
+fn single_thread_exit(p: &Proc, pr: &Arc<Process>) {
+    let ident = &pr.ps_threadcnt as *const _ as usize;
+    {
+        let mut inner = pr.ps_mtx.lock();
+        inner.ps_single = p as *const Proc as *mut Proc;
+        for &t in inner.ps_threads.iter() {
+            if !core::ptr::eq(t, p) {
+                kern_sig::kick_thread(t);
+            }
+        }
+    }
+    loop {
+        let inner = pr.ps_mtx.lock();
+        if pr.ps_threadcnt.load(Ordering::Acquire) <= 1 {
+            break;
+        }
+        let _ = msleep(ident, inner, &pr.ps_mtx, PWAIT, "sthread", 1, false);
+    }
+}
+
+/// A thread of a process being single-threaded for exit calls this from
+/// userret or an interrupted sleep.
+pub fn single_thread_check() {
+    let p = curproc();
+    if p.p_p.has_flag(PS_SINGLEEXIT) && !p.has_flag(P_WEXIT) {
+        let single = p.p_p.ps_mtx.lock().ps_single;
+        if !core::ptr::eq(single, p) {
+            exit1(0, ExitKind::Thread);
+        }
+    }
+}
+
+/// From the idle threads: dead threads, now off their CPUs.
+pub fn reaper_enqueue(dead: VecDeque<*mut Proc>) {
+    DEADPROC.lock().extend(dead.into_iter().map(|p| p as usize));
+    kern_synch::wakeup(&DEADPROC as *const _ as usize);
+}
+
+/// Start the reaper thread. Before: the scheduler runs.
+pub fn reaper_start() {
+    crate::kern_kthread::kthread_create(reaper, 0, "reaper").expect("cannot start the reaper");
+}
+
+fn reaper(_: usize) {
+    loop {
+        let mut q = DEADPROC.lock();
+        while q.is_empty() {
+            q = msleep(&DEADPROC as *const _ as usize, q, &DEADPROC, PWAIT, "reaper", 0, false).0;
+        }
+        let list = core::mem::take(&mut *q);
+        drop(q);
+        for p in list {
+            proc_free(p as *mut Proc);
+        }
+    }
+}
+
+/// Free a dead thread that is off its CPU; for a process's last thread,
+/// tear down the process and make the zombie.
+fn proc_free(p: *mut Proc) {
+    // SAFETY: the thread is dead and off its CPU (it went through an idle
+    // thread's dead list): nothing else refers to its box any more.
+    let b = unsafe { Box::from_raw(p) };
+    {
+        let g = SCHED_LOCK.lock();
+        assert!(b.sched(&g).p_stat == ProcStat::Sdead, "reaper: thread {} not dead", b.p_tid);
+    }
+    let last = b.has_flag(P_LASTTHREAD);
+    machdep::kstack_free(b.p_kstack);
+    let pr = b.p_p.clone();
+    drop(b);
+    kern_proc::release_thread();
+    NREAPED.fetch_add(1, Ordering::Relaxed);
+    if last {
+        let vm = pr.ps_vmspace.lock().take();
+        if let Some(vm) = vm {
+            uvm_glue::uvmspace_free(vm);
+        }
+        process_zombie(&pr);
+    }
+}
+
+/// Make `pr` a zombie, or free it at once if its parent wants none.
+fn process_zombie(pr: &Arc<Process>) {
+    let mut tree = PROCTREE.lock();
+    let ppid = tree.get(pr.ps_pid).map(|e| e.ppid).unwrap_or(INIT_PID);
+    let parent = tree.get(ppid).map(|e| e.process.clone());
+    let nozombie = match &parent {
+        Some(pp) => {
+            let inner = pp.ps_mtx.lock();
+            let sa = inner.ps_sigacts[SIGCHLD as usize];
+            sa.sa_handler == SIG_IGN || sa.sa_flags & SA_NOCLDWAIT != 0
+        }
+        None => true,
+    };
+    if nozombie && ppid != INIT_PID {
+        pr.set_flag(PS_NOZOMBIE);
+        // Hand it to init, which reaps it like any orphan.
+        if let Some(e) = tree.procs.get_mut(&ppid) {
+            e.children.retain(|&c| c != pr.ps_pid);
+        }
+        if let Some(e) = tree.procs.get_mut(&pr.ps_pid) {
+            e.ppid = INIT_PID;
+        }
+        if let Some(init) = tree.procs.get_mut(&INIT_PID) {
+            init.children.push(pr.ps_pid);
+        }
+    }
+    pr.set_flag(PS_ZOMBIE);
+    let target = if nozombie && ppid != INIT_PID { tree.get(INIT_PID).map(|e| e.process.clone()) } else { parent };
+    drop(tree);
+    if let Some(pp) = target {
+        if !nozombie {
+            kern_sig::psignal(&pp, SIGCHLD);
+        }
+        kern_synch::wakeup(process_wchan(&pp));
+    }
+}
+
+/// Result of a successful wait.
+pub struct WaitResult {
+    pub pid: Pid,
+    pub status: i32,
+    pub rusage: Rusage,
+}
+
+fn ruadd(a: &mut Rusage, b: &Rusage) {
+    fn tvadd(x: &mut sys::time::Timeval, y: &sys::time::Timeval) {
+        x.tv_sec += y.tv_sec;
+        x.tv_usec += y.tv_usec;
+        if x.tv_usec >= 1_000_000 {
+            x.tv_sec += 1;
+            x.tv_usec -= 1_000_000;
+        }
+    }
+    tvadd(&mut a.ru_utime, &b.ru_utime);
+    tvadd(&mut a.ru_stime, &b.ru_stime);
+    a.ru_minflt += b.ru_minflt;
+    a.ru_majflt += b.ru_majflt;
+    a.ru_nvcsw += b.ru_nvcsw;
+    a.ru_nivcsw += b.ru_nivcsw;
+    a.ru_maxrss = a.ru_maxrss.max(b.ru_maxrss);
+}
+
+/// wait4 (OpenBSD dowait6): `pid` > 0 that child, 0 any child in the
+/// caller's group, -1 any child, < -1 any child in group -pid. Ok(None)
+/// with WNOHANG when nothing is ready; ECHILD when no child matches;
+/// EINTR when a signal arrives while waiting.
+pub fn dowait6(pid: Pid, options: i32) -> Result<Option<WaitResult>, i32> {
+    use sys::wait::*;
+    if options & !(WNOHANG | WUNTRACED | WCONTINUED) != 0 {
+        return Err(sys::errno::EINVAL);
+    }
+    let me = curproc().p_p.clone();
+    let ident = process_wchan(&me);
+    let mut tree = PROCTREE.lock();
+    loop {
+        let Some(mine) = tree.get(me.ps_pid) else { return Err(sys::errno::ECHILD) };
+        let mypgid = mine.pgid;
+        let mut matched = false;
+        let mut ready = None;
+        for &c in mine.children.iter() {
+            let Some(e) = tree.get(c) else { continue };
+            let ok = match pid {
+                -1 => true,
+                0 => e.pgid == mypgid,
+                x if x > 0 => c == x,
+                x => e.pgid == -x,
+            };
+            if !ok {
+                continue;
+            }
+            matched = true;
+            let cp = &e.process;
+            if cp.has_flag(PS_ZOMBIE) {
+                ready = Some((c, true, cp.ps_xstat.load(Ordering::Acquire)));
+                break;
+            }
+            if options & WUNTRACED != 0 && cp.has_flag(PS_WAITSTOP) {
+                cp.clear_flag(PS_WAITSTOP);
+                ready = Some((c, false, cp.ps_xstat.load(Ordering::Acquire)));
+                break;
+            }
+            if options & WCONTINUED != 0 && cp.has_flag(PS_WAITCONT) {
+                cp.clear_flag(PS_WAITCONT);
+                ready = Some((c, false, W_CONTINUED));
+                break;
+            }
+        }
+        if let Some((c, zombie, status)) = ready {
+            if !zombie {
+                return Ok(Some(WaitResult { pid: c, status, rusage: Rusage::default() }));
+            }
+            let e = tree.remove(c).expect("wait: zombie vanished");
+            drop(tree);
+            let mut ru = *e.process.ps_ru.lock();
+            let cru = e.process.ps_mtx.lock().ps_cru;
+            ruadd(&mut me.ps_mtx.lock().ps_cru, &ru);
+            ruadd(&mut me.ps_mtx.lock().ps_cru, &cru);
+            ruadd(&mut ru, &Rusage::default());
+            process_zap(e.process);
+            return Ok(Some(WaitResult { pid: c, status, rusage: ru }));
+        }
+        if !matched {
+            return Err(sys::errno::ECHILD);
+        }
+        if options & WNOHANG != 0 {
+            return Ok(None);
+        }
+        let (t, r) = msleep(ident, tree, &PROCTREE, PWAIT, "wait", 0, true);
+        tree = t;
+        if let Err(e) = r {
+            return Err(e.errno());
+        }
+    }
+}
+
+/// Free a collected zombie (its last references go with the Arc).
+fn process_zap(pr: Arc<Process>) {
+    debug_assert!(pr.has_flag(PS_ZOMBIE));
+    kern_proc::release_process();
+    drop(pr);
+}
+
+/// Whether `pr` exited and was made a zombie (for ps).
+pub fn is_zombie(pr: &Process) -> bool {
+    pr.has_flag(PS_ZOMBIE)
+}
+
+/// Sleep a little, for callers polling a condition no one signals.
+pub fn pause_ticks(t: u64) {
+    let _ = tsleep(&NREAPED as *const _ as usize, PWAIT, "pause", t.max(1), false);
+}

@@ -1,0 +1,143 @@
+//! The process tree: pids, parents and children, process groups, limits.
+//!
+//! Everything here is under the one [`PROCTREE`] mutex (a spinning,
+//! interrupt-masking lock held briefly). A pid stays in the tree from
+//! fork1 until wait frees the zombie, so it cannot be reused while anyone
+//! could still name the process: allocation picks a number that is neither
+//! a live pid nor a process group id in use, and inserts it before the
+//! lock is dropped, so two forks cannot race to the same pid.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::mutex::Mutex;
+use crate::proc::{Pid, Process};
+
+/// Process and thread limits (OpenBSD's maxprocess / maxthread). Kernel
+/// threads count too.
+pub const MAXPROCESS: u32 = 256;
+pub const MAXTHREAD: u32 = 512;
+/// Largest pid handed out; allocation wraps to 2 after it.
+pub const PID_MAX: Pid = 99_999;
+
+pub static NPROCS: AtomicU32 = AtomicU32::new(0);
+pub static NTHREADS: AtomicU32 = AtomicU32::new(0);
+
+pub struct TreeEntry {
+    pub process: Arc<Process>,
+    pub ppid: Pid,
+    pub pgid: Pid,
+    pub children: Vec<Pid>,
+}
+
+pub struct ProcTree {
+    pub procs: BTreeMap<Pid, TreeEntry>,
+    next_pid: Pid,
+    next_tid: Pid,
+}
+
+pub static PROCTREE: Mutex<ProcTree> =
+    Mutex::new(ProcTree { procs: BTreeMap::new(), next_pid: 1, next_tid: sys::tfork::THREAD_PID_OFFSET });
+
+/// The pid of init, which adopts orphans.
+pub const INIT_PID: Pid = 1;
+
+impl ProcTree {
+    /// A pid no live process or process group uses.
+    pub fn alloc_pid(&mut self) -> Pid {
+        loop {
+            let pid = self.next_pid;
+            self.next_pid = if pid >= PID_MAX { 2 } else { pid + 1 };
+            if !self.procs.contains_key(&pid) && !self.procs.values().any(|e| e.pgid == pid) {
+                return pid;
+            }
+        }
+    }
+
+    /// A thread id for a thread that is not its process's first.
+    pub fn alloc_tid(&mut self) -> Pid {
+        let t = self.next_tid;
+        self.next_tid = if t >= sys::tfork::THREAD_PID_OFFSET + PID_MAX { sys::tfork::THREAD_PID_OFFSET } else { t + 1 };
+        t
+    }
+
+    pub fn insert(&mut self, pr: Arc<Process>, ppid: Pid, pgid: Pid) {
+        let pid = pr.ps_pid;
+        if let Some(parent) = self.procs.get_mut(&ppid) {
+            parent.children.push(pid);
+        }
+        self.procs.insert(pid, TreeEntry { process: pr, ppid, pgid, children: Vec::new() });
+    }
+
+    /// Remove a reaped zombie; its children were reparented at exit.
+    pub fn remove(&mut self, pid: Pid) -> Option<TreeEntry> {
+        let e = self.procs.remove(&pid)?;
+        if let Some(parent) = self.procs.get_mut(&e.ppid) {
+            parent.children.retain(|&c| c != pid);
+        }
+        Some(e)
+    }
+
+    pub fn get(&self, pid: Pid) -> Option<&TreeEntry> {
+        self.procs.get(&pid)
+    }
+
+    /// Give every child of `pid` to init; returns whether any of them is
+    /// already a zombie (init must then be woken to reap it).
+    pub fn reparent_children(&mut self, pid: Pid) -> bool {
+        let kids = match self.procs.get_mut(&pid) {
+            Some(e) => core::mem::take(&mut e.children),
+            None => return false,
+        };
+        let mut zombie = false;
+        for k in &kids {
+            if let Some(e) = self.procs.get_mut(k) {
+                e.ppid = INIT_PID;
+                zombie |= e.process.has_flag(crate::proc::PS_ZOMBIE);
+            }
+        }
+        if let Some(init) = self.procs.get_mut(&INIT_PID) {
+            init.children.extend(kids);
+        }
+        zombie
+    }
+
+    pub fn pgrp_exists(&self, pgid: Pid) -> bool {
+        self.procs.values().any(|e| e.pgid == pgid)
+    }
+}
+
+/// Reserve a process slot (and its first thread); EAGAIN beyond the limits.
+pub fn reserve_process() -> Result<(), i32> {
+    if NPROCS.fetch_add(1, Ordering::AcqRel) >= MAXPROCESS {
+        NPROCS.fetch_sub(1, Ordering::AcqRel);
+        return Err(sys::errno::EAGAIN);
+    }
+    if let Err(e) = reserve_thread() {
+        NPROCS.fetch_sub(1, Ordering::AcqRel);
+        return Err(e);
+    }
+    Ok(())
+}
+
+pub fn reserve_thread() -> Result<(), i32> {
+    if NTHREADS.fetch_add(1, Ordering::AcqRel) >= MAXTHREAD {
+        NTHREADS.fetch_sub(1, Ordering::AcqRel);
+        return Err(sys::errno::EAGAIN);
+    }
+    Ok(())
+}
+
+pub fn release_thread() {
+    NTHREADS.fetch_sub(1, Ordering::AcqRel);
+}
+
+pub fn release_process() {
+    NPROCS.fetch_sub(1, Ordering::AcqRel);
+}
+
+pub fn pfind(pid: Pid) -> Option<Arc<Process>> {
+    PROCTREE.lock().get(pid).map(|e| e.process.clone())
+}

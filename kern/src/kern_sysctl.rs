@@ -1,0 +1,112 @@
+//! sysctl (the names `ps`, `sysctl` and the tests read) and reboot.
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use sys::errno::*;
+use sys::sysctl::*;
+
+use crate::kern_proc::PROCTREE;
+use crate::proc::{PS_ZOMBIE, ticks_to_timeval};
+use crate::uvm_glue::{copyin_val, copyout, copyout_val};
+use crate::{cpu, kern_sched, machdep, param};
+
+/// Answer `name` into the user buffer `oldp` of `*oldlenp` bytes (or just
+/// report the size when `oldp` is 0). Read-only: setting is EPERM.
+pub fn sys_sysctl(uname: u64, namelen: u32, oldp: u64, oldlenp: u64, newp: u64, _newlen: usize) -> Result<(), i32> {
+    if !(2..=6).contains(&namelen) {
+        return Err(EINVAL);
+    }
+    if newp != 0 {
+        return Err(EPERM);
+    }
+    let mut name = [0i32; 6];
+    for (i, n) in name.iter_mut().enumerate().take(namelen as usize) {
+        *n = copyin_val(uname + 4 * i as u64)?;
+    }
+    let data: Vec<u8> = match (name[0], name[1]) {
+        (CTL_KERN, KERN_OSTYPE) => param::OSTYPE.as_bytes().iter().copied().chain([0]).collect(),
+        (CTL_KERN, KERN_OSRELEASE) => param::OSRELEASE.as_bytes().iter().copied().chain([0]).collect(),
+        (CTL_KERN, KERN_EXIT) => b"reaper\0".to_vec(),
+        (CTL_KERN, KERN_VMSTATS) => bytes_of(&crate::uvm_glue::vmstats()),
+        (CTL_KERN, KERN_PROC) => proc_list(),
+        (CTL_HW, HW_NCPU) => bytes_of(&(cpu::ncpus() as i32)),
+        (CTL_HW, HW_MACHINE) => machine_name(),
+        _ => return Err(ENOENT),
+    };
+    let have: usize = if oldlenp != 0 { copyin_val::<u64>(oldlenp)? as usize } else { 0 };
+    if oldp != 0 {
+        if have < data.len() {
+            copyout(&data[..have], oldp)?;
+            copyout_val(&(data.len() as u64), oldlenp)?;
+            return Err(ENOMEM);
+        }
+        copyout(&data, oldp)?;
+    }
+    if oldlenp != 0 {
+        copyout_val(&(data.len() as u64), oldlenp)?;
+    }
+    Ok(())
+}
+
+fn machine_name() -> Vec<u8> {
+    let m: &str = if machdep::elf_machine() == 62 { "amd64" } else { "arm64" };
+    m.as_bytes().iter().copied().chain([0]).collect()
+}
+
+fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
+    // SAFETY: reading the bytes of a plain Copy value.
+    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }.to_vec()
+}
+
+fn proc_list() -> Vec<u8> {
+    let tree = PROCTREE.lock();
+    let procs: Vec<_> = tree.procs.values().map(|e| (e.process.clone(), e.ppid, e.pgid)).collect();
+    drop(tree);
+    let mut out = Vec::new();
+    for (pr, ppid, pgid) in procs {
+        let inner = pr.ps_mtx.lock();
+        let (mut u, mut s) = (inner.ps_uticks, inner.ps_sticks);
+        let mut stat = if pr.has_flag(PS_ZOMBIE) { SZOMB } else { SIDL };
+        {
+            let g = kern_sched::SCHED_LOCK.lock();
+            for &t in inner.ps_threads.iter() {
+                // SAFETY: on the thread list under ps_mtx: live.
+                let tp = unsafe { &*t };
+                u += tp.p_uticks.load(Ordering::Relaxed);
+                s += tp.p_sticks.load(Ordering::Relaxed);
+                let st = tp.sched(&g).p_stat.as_sys();
+                if stat == SIDL || st == SONPROC || (st == SRUN && stat != SONPROC) {
+                    stat = st;
+                }
+            }
+        }
+        let ut = ticks_to_timeval(u);
+        let st = ticks_to_timeval(s);
+        let k = KinfoProc {
+            p_pid: pr.ps_pid,
+            p_ppid: ppid,
+            p_pgid: pgid,
+            p_stat: stat,
+            p_flag: pr.ps_flags.load(Ordering::Relaxed),
+            p_nthreads: pr.ps_threadcnt.load(Ordering::Relaxed),
+            p_uutime_us: (ut.tv_sec * 1_000_000 + ut.tv_usec) as u64,
+            p_ustime_us: (st.tv_sec * 1_000_000 + st.tv_usec) as u64,
+            p_comm: inner.ps_comm,
+            ..KinfoProc::default()
+        };
+        out.extend_from_slice(&bytes_of(&k));
+    }
+    out
+}
+
+/// reboot: oxbsd can only power off; RB_HALT alone also powers off (QEMU
+/// has nothing to halt into). There are no users to refuse: any process
+/// may call it, as root could.
+pub fn sys_reboot(howto: i32) -> Result<(), i32> {
+    crate::printf!("syncing disks... done\n");
+    let _ = howto;
+    crate::printf!("powering off\n");
+    machdep::powerdown(sys::reboot::EXIT_SUCCESS)
+}
+
