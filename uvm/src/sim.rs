@@ -117,6 +117,17 @@ struct State {
 }
 
 thread_local! {
+    /// Run at the next pagealloc: what another CPU does meanwhile.
+    static ON_PAGEALLOC: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` inside the next pagealloc, as if another CPU ran it while the
+/// caller was waiting for the page.
+pub fn on_next_pagealloc(f: impl FnOnce() + 'static) {
+    heap_unlimited(|| ON_PAGEALLOC.set(Some(Box::new(f))))
+}
+
+thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
 
@@ -335,6 +346,9 @@ impl Pmap for Sim {
 
 impl UvmEnv for Sim {
     fn pagealloc() -> Option<u64> {
+        if let Some(f) = ON_PAGEALLOC.take() {
+            heap_unlimited(f);
+        }
         with(|s| {
             if let Some(n) = s.page_limit {
                 if n == 0 {

@@ -222,7 +222,8 @@ impl VmMap {
             if e.start >= cursor && e.start - cursor >= len {
                 break;
             }
-            cursor = cursor.max(e.end);
+            // Entries from here on end above `lo` and above each other.
+            cursor = e.end;
             if cursor >= hi {
                 return None;
             }

@@ -73,6 +73,28 @@ fn cow_isolation_child_writes_first() {
 }
 
 #[test]
+fn cow_when_the_other_holder_exits_meanwhile() {
+    // The parent finds the page shared and copies it; while it waits for
+    // the new page, the child exits on another CPU. The parent's drop of
+    // the old page is then the last reference, and must free it.
+    let free = setup(16);
+    let mut parent = new_map();
+    zero(&mut parent, BASE, P, VmProt::RW);
+    user_write(&mut parent, BASE, 1).unwrap();
+    let old = pa_of(&parent, BASE).unwrap();
+    let mut child = parent.fork::<Sim>(sim::pmap()).unwrap();
+    user_read(&mut child, BASE).unwrap();
+    sim::on_next_pagealloc(move || destroy(child));
+    user_write(&mut parent, BASE, 2).unwrap();
+    assert_eq!(parent.cow_copies(), 1);
+    assert!(!sim::is_allocated(old));
+    assert_eq!(sim::nallocated(), 1);
+    check(&[&parent]);
+    destroy(parent);
+    assert_baseline(free);
+}
+
+#[test]
 fn three_generations() {
     let free = setup(32);
     let mut g0 = new_map();
