@@ -138,3 +138,11 @@ pub(crate) type Snapshot = (Vec<(u64, u64, VmProt)>, Vec<(u64, u64, VmProt)>, us
 pub(crate) fn snapshot(vm: &VmMap) -> Snapshot {
     (entries(vm), sim::mappings(vm.pmap()), vm.resident(), sim::nallocated())
 }
+
+#[test]
+fn maps_can_be_shared_between_cpus() {
+    // The kernel keeps a map behind its own lock, reached from any CPU.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<VmMap>();
+    send_sync::<Backing>();
+}
