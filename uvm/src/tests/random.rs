@@ -184,12 +184,12 @@ impl World {
         let limit = self.heap_limit();
         let vm = &mut self.procs[k].vm;
         let r = limited(limit, || vm.map::<Sim>(start, len, prot, backing, true));
-        let limited = limit.is_some();
+        let heap_limited = limit.is_some();
         let p = &mut self.procs[k];
         match r {
             Ok(va) => assert_eq!(va, start),
             Err(e) => {
-                assert!(limited && e == ENOMEM, "map: {e}");
+                assert!(heap_limited && e == ENOMEM, "map: {e}");
                 self.seen.heap_enomem += 1;
                 assert_eq!(snapshot(&p.vm), snap);
                 return;
@@ -233,10 +233,10 @@ impl World {
         let limit = self.heap_limit();
         let vm = &mut self.procs[k].vm;
         let r = limited(limit, || vm.unmap::<Sim>(start, len));
-        let limited = limit.is_some();
+        let heap_limited = limit.is_some();
         let p = &mut self.procs[k];
         if let Err(e) = r {
-            assert!(limited && e == ENOMEM, "unmap: {e}");
+            assert!(heap_limited && e == ENOMEM, "unmap: {e}");
             self.seen.heap_enomem += 1;
             assert_eq!(snapshot(&p.vm), snap);
             return;
@@ -261,7 +261,7 @@ impl World {
         let limit = self.heap_limit();
         let vm = &mut self.procs[k].vm;
         let r = limited(limit, || vm.protect::<Sim>(start, len, prot));
-        let limited = limit.is_some();
+        let heap_limited = limit.is_some();
         let p = &mut self.procs[k];
         if r.is_err() {
             assert_eq!(snapshot(&p.vm), snap);
@@ -273,7 +273,7 @@ impl World {
                 }
             }
             (Err(ENOMEM), Ok(())) => {
-                assert!(limited);
+                assert!(heap_limited);
                 self.seen.heap_enomem += 1;
             }
             (r, expect) => {
@@ -347,7 +347,7 @@ impl World {
         let limit = self.heap_limit();
         let vm = &mut self.procs[k].vm;
         let r = limited(limit, || vm.fork::<Sim>(pm));
-        let limited = limit.is_some();
+        let heap_limited = limit.is_some();
         match r {
             Ok(vm) => {
                 let model = self.procs[k].model.clone();
@@ -355,7 +355,7 @@ impl World {
                 self.seen.forks += 1;
             }
             Err(e) => {
-                assert!(limited && e == ENOMEM);
+                assert!(heap_limited && e == ENOMEM);
                 self.seen.heap_enomem += 1;
                 assert_eq!(snapshot(&self.procs[k].vm), snap);
                 Sim::pmap_destroy(pm);
