@@ -28,9 +28,26 @@ impl VmProt {
     pub const EXECUTE: VmProt = VmProt(4);
     pub const RW: VmProt = VmProt(3);
     pub const RX: VmProt = VmProt(5);
+    /// Every right there is (OpenBSD's `PROT_MASK`).
+    pub const RWX: VmProt = VmProt(7);
 
     pub const fn contains(self, other: VmProt) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// No bit outside READ, WRITE and EXECUTE.
+    pub const fn is_valid(self) -> bool {
+        self.0 & !Self::RWX.0 == 0
+    }
+
+    /// These rights less those of `other`.
+    pub const fn without(self, other: VmProt) -> VmProt {
+        VmProt(self.0 & !other.0)
+    }
+
+    /// The rights both have.
+    pub const fn intersect(self, other: VmProt) -> VmProt {
+        VmProt(self.0 & other.0)
     }
 }
 
@@ -74,6 +91,10 @@ pub trait Pmap {
     fn pmap_remove(pm: PmapRef, sva: u64, eva: u64);
     /// Lower the protection of existing mappings in `[sva, eva)` to `prot`
     /// (NONE removes them), with the same invalidation as `pmap_remove`.
+    /// Lowering never adds a right: each mapping keeps the rights it has
+    /// *and* `prot` (as OpenBSD's pmap(9)), so a read-only copy-on-write
+    /// mapping stays read-only when uvm lowers RWX to RW around it. A
+    /// mapping left without READ may be removed instead.
     fn pmap_protect(pm: PmapRef, sva: u64, eva: u64, prot: VmProt);
     /// The physical page `va` is mapped to, if any.
     fn pmap_extract(pm: PmapRef, va: u64) -> Option<u64>;
@@ -102,5 +123,8 @@ mod tests {
         assert!(VmProt::RW.contains(VmProt::READ));
         assert!(!VmProt::RX.contains(VmProt::WRITE));
         assert!(VmProt::RX.contains(VmProt::EXECUTE));
+        assert_eq!(VmProt::RWX.without(VmProt::WRITE), VmProt::RX);
+        assert_eq!(VmProt::RW.intersect(VmProt::RX), VmProt::READ);
+        assert!(VmProt::RWX.is_valid() && !VmProt(8).is_valid());
     }
 }
