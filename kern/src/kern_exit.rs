@@ -69,19 +69,15 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
     let pr = p.p_p.clone();
     assert!(!p.has_flag(P_SYSTEM), "exit1: kernel thread");
     p.set_flag(P_WEXIT);
-    let mut kind = kind;
     if kind == ExitKind::Process {
         let old = pr.ps_flags.fetch_or(PS_EXITING | PS_SINGLEEXIT, Ordering::AcqRel);
-        if old & PS_EXITING != 0 {
-            // Another thread is already exiting the process: this one
-            // just goes away (its status is not the process's).
-            kind = ExitKind::Thread;
-        } else {
+        // If another thread is already exiting the process, this one just
+        // goes away: its status is not the process's.
+        if old & PS_EXITING == 0 {
             pr.ps_xstat.store(xstat, Ordering::Release);
             single_thread_exit(p, &pr);
         }
     }
-    let _ = kind;
 
     // __threxit: clear the user's thread id word so a joiner sees it.
     let tidp = p.p_threxit_tid.load(Ordering::Relaxed);
