@@ -25,6 +25,7 @@ pub mod kern_sig;
 pub mod machdep;
 pub mod mutex;
 pub mod param;
+pub mod ramdisk;
 pub mod subr_prf;
 pub mod syscalls;
 pub mod trap;
