@@ -41,18 +41,19 @@ impl std::str::FromStr for AddSpec {
     type Err = String;
 
     /// Split at the last ':' (host paths may contain colons; guest paths
-    /// may not), then check both sides.
+    /// may not), then check both sides. Errors do not repeat the argument:
+    /// clap shows it.
     fn from_str(s: &str) -> Result<AddSpec, String> {
         let (host, guest) = s
             .rsplit_once(':')
-            .ok_or_else(|| format!("--add {s}: expected HOSTPATH:GUESTPATH, e.g. ./notes.txt:/etc/notes"))?;
+            .ok_or_else(|| "expected HOSTPATH:GUESTPATH, e.g. ./notes.txt:/etc/notes".to_string())?;
         if host.is_empty() {
-            return Err(format!("--add {s}: the host path is empty"));
+            return Err("the host path is empty".into());
         }
-        check_guest_path(guest).map_err(|e| format!("--add {s}: {e}"))?;
-        let meta = std::fs::metadata(host).map_err(|e| format!("--add {s}: {host}: {e}"))?;
+        check_guest_path(guest)?;
+        let meta = std::fs::metadata(host).map_err(|e| format!("{host}: {e}"))?;
         if !meta.is_file() {
-            return Err(format!("--add {s}: {host} is not a regular file"));
+            return Err(format!("{host} is not a regular file"));
         }
         Ok(AddSpec { host: host.into(), guest: guest.to_string() })
     }
