@@ -208,10 +208,9 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(
-            with_cpath("/bin/sh", |p| Ok(unsafe { core::ffi::CStr::from_ptr(p.cast()) }.to_bytes().len())),
-            Ok(7)
-        );
+        // SAFETY: with_cpath passes a NUL-terminated buffer alive for the call.
+        let len = |p: *const u8| Ok(unsafe { core::ffi::CStr::from_ptr(p.cast()) }.to_bytes().len());
+        assert_eq!(with_cpath("/bin/sh", len), Ok(7));
         assert_eq!(with_cpath("a\0b", |_| Ok(())), Err(Errno::EINVAL));
         assert_eq!(with_cpath(&"x".repeat(PATH_MAX), |_| Ok(())), Err(Errno::ENAMETOOLONG));
         assert_eq!(with_cpath(&"x".repeat(PATH_MAX - 1), |_| Ok(())), Ok(()));
