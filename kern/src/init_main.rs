@@ -101,7 +101,9 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
         let img = bi.initrd.map(|rd| {
             // SAFETY: the initrd is withheld from the page allocator (checked
             // above) and direct-mapped; nothing writes to it.
-            unsafe { core::slice::from_raw_parts(machdep::phys_to_kva(rd.start) as *const u8, rd.len() as usize) }
+            unsafe {
+                core::slice::from_raw_parts(machdep::phys_to_kva(rd.start) as *const u8, rd.len() as usize)
+            }
         });
         crate::vfs::vfs_init(img);
         crate::kern_exit::reaper_start();

@@ -35,8 +35,8 @@ use crate::kern_sched::{self, PWAIT, SCHED_LOCK, curproc};
 use crate::kern_synch::{self, msleep, tsleep};
 use crate::mutex::Mutex;
 use crate::proc::{
-    P_SYSTEM, P_WEXIT, PS_EXITING, PS_NOZOMBIE, PS_SINGLEEXIT, PS_WAITCONT, PS_WAITSTOP, PS_ZOMBIE, Pid, Proc,
-    ProcStat, Process, ticks_to_timeval,
+    P_SYSTEM, P_WEXIT, PS_EXITING, PS_NOZOMBIE, PS_SINGLEEXIT, PS_WAITCONT, PS_WAITSTOP, PS_ZOMBIE, Pid,
+    Proc, ProcStat, Process, ticks_to_timeval,
 };
 use crate::{kern_sig, machdep, uvm_glue};
 
@@ -246,7 +246,8 @@ fn process_zombie(pr: &Arc<Process>) {
         }
     }
     pr.set_flag(PS_ZOMBIE);
-    let target = if nozombie && ppid != INIT_PID { tree.get(INIT_PID).map(|e| e.process.clone()) } else { parent };
+    let target =
+        if nozombie && ppid != INIT_PID { tree.get(INIT_PID).map(|e| e.process.clone()) } else { parent };
     drop(tree);
     if let Some(pp) = target {
         if !nozombie {

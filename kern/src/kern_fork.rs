@@ -121,13 +121,14 @@ pub fn tfork(tf: *mut TrapFrame, tcb: u64, tidp: u64, stack: u64) -> Result<Pid,
     // SAFETY: as above.
     machdep::cpu_fork(tf, unsafe { &mut *cp.pcb() }, top, stack as usize, tcb);
     if tidp != 0
-        && let Err(e) = uvm_glue::copyout(&tid.to_ne_bytes(), tidp) {
-            machdep::kstack_free(top);
-            // SAFETY: never published.
-            drop(unsafe { Box::from_raw(p) });
-            kern_proc::release_thread();
-            return Err(e);
-        }
+        && let Err(e) = uvm_glue::copyout(&tid.to_ne_bytes(), tidp)
+    {
+        machdep::kstack_free(top);
+        // SAFETY: never published.
+        drop(unsafe { Box::from_raw(p) });
+        kern_proc::release_thread();
+        return Err(e);
+    }
     {
         let mut inner = pr.ps_mtx.lock();
         inner.ps_threads.push(p);

@@ -59,7 +59,8 @@ impl ProcTree {
     /// A thread id for a thread that is not its process's first.
     pub fn alloc_tid(&mut self) -> Pid {
         let t = self.next_tid;
-        self.next_tid = if t >= sys::tfork::THREAD_PID_OFFSET + PID_MAX { sys::tfork::THREAD_PID_OFFSET } else { t + 1 };
+        self.next_tid =
+            if t >= sys::tfork::THREAD_PID_OFFSET + PID_MAX { sys::tfork::THREAD_PID_OFFSET } else { t + 1 };
         t
     }
 

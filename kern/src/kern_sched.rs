@@ -271,10 +271,7 @@ fn pick_cpu(last: u32) -> &'static CpuInfo {
     if is_idle(lastci) || !SCHED_RUNNING.load(Ordering::Relaxed) {
         return lastci;
     }
-    cpu::cpus()
-        .filter(|c| c.has_flag(cpu::CPUF_RUNNING))
-        .find(|c| is_idle(c))
-        .unwrap_or(lastci)
+    cpu::cpus().filter(|c| c.has_flag(cpu::CPUF_RUNNING)).find(|c| is_idle(c)).unwrap_or(lastci)
 }
 
 fn dequeue_best(ci: &CpuInfo, g: &SchedGuard) -> Option<*mut Proc> {
@@ -471,13 +468,14 @@ pub fn idle_loop() -> ! {
                 continue;
             }
             if (spc.spc_nrun.load(Ordering::Relaxed) > 0 || runnable_anywhere())
-                && let Some(next) = sched_chooseproc(&g) {
-                    let cur = spc.spc_idleproc.load(Ordering::Relaxed);
-                    cpu_switch_to(cur, next, &g);
-                    drop(g);
-                    machdep::intr_restore(s);
-                    continue;
-                }
+                && let Some(next) = sched_chooseproc(&g)
+            {
+                let cur = spc.spc_idleproc.load(Ordering::Relaxed);
+                cpu_switch_to(cur, next, &g);
+                drop(g);
+                machdep::intr_restore(s);
+                continue;
+            }
         }
         // Interrupts are still masked here, so a wakeup's IPI cannot slip
         // in between the check above and the wait.

@@ -24,14 +24,20 @@ use crate::kern_proc::PROCTREE;
 use crate::kern_sched::{self, SCHED_LOCK, curproc};
 use crate::kern_synch;
 use crate::machdep::{self, TrapFrame};
-use crate::proc::{P_SYSTEM, PS_EXITING, PS_SINGLEEXIT, PS_STOPPED, PS_WAITCONT, PS_WAITSTOP, Pid, Proc, ProcStat, Process};
+use crate::proc::{
+    P_SYSTEM, PS_EXITING, PS_SINGLEEXIT, PS_STOPPED, PS_WAITCONT, PS_WAITSTOP, Pid, Proc, ProcStat, Process,
+};
 use crate::uvm_glue;
 
 /// Signals whose default action is to stop the process.
 const STOPSIGS: SigSet = sigmask(SIGSTOP) | sigmask(SIGTSTP) | sigmask(SIGTTIN) | sigmask(SIGTTOU);
 /// Signals whose default action is to do nothing.
-const IGNSIGS: SigSet =
-    sigmask(SIGCHLD) | sigmask(SIGURG) | sigmask(SIGWINCH) | sigmask(SIGINFO) | sigmask(SIGCONT) | sigmask(SIGIO);
+const IGNSIGS: SigSet = sigmask(SIGCHLD)
+    | sigmask(SIGURG)
+    | sigmask(SIGWINCH)
+    | sigmask(SIGINFO)
+    | sigmask(SIGCONT)
+    | sigmask(SIGIO);
 /// Default action "terminate with core" (oxbsd writes no core; the status
 /// carries the core flag as OpenBSD's would).
 const CORESIGS: SigSet = sigmask(SIGQUIT)
@@ -77,9 +83,10 @@ pub fn kick_thread(t: *mut Proc) {
         ProcStat::Sonproc => {
             let cpu = s.p_cpu;
             if cpu != machdep::curcpu().ci_cpuid
-                && let Some(ci) = crate::cpu::cpu_info(cpu) {
-                    kern_ipi::ipi_send(ci, IPI_NOP);
-                }
+                && let Some(ci) = crate::cpu::cpu_info(cpu)
+            {
+                kern_ipi::ipi_send(ci, IPI_NOP);
+            }
         }
         _ => {}
     }
@@ -328,9 +335,11 @@ pub fn sys_sigaction(sig: i32, nsa: u64, osa: u64) -> Result<(), i32> {
     }
     let new: Option<SigAction> = if nsa != 0 { Some(uvm_glue::copyin_val(nsa)?) } else { None };
     if let Some(n) = &new
-        && CANTMASK & sigmask(sig) != 0 && n.sa_handler != SIG_DFL {
-            return Err(EINVAL);
-        }
+        && CANTMASK & sigmask(sig) != 0
+        && n.sa_handler != SIG_DFL
+    {
+        return Err(EINVAL);
+    }
     let pr = curproc().p_p.clone();
     let old = pr.ps_mtx.lock().ps_sigacts[sig as usize];
     if osa != 0 {
@@ -386,7 +395,9 @@ pub fn sys_kill(pid: Pid, sig: i32) -> Result<(), i32> {
         let mypgid = tree.get(me).map(|e| e.pgid).unwrap_or(0);
         tree.procs
             .values()
-            .filter(|e| !e.process.has_flag(crate::proc::PS_SYSTEM) && !e.process.has_flag(crate::proc::PS_ZOMBIE))
+            .filter(|e| {
+                !e.process.has_flag(crate::proc::PS_SYSTEM) && !e.process.has_flag(crate::proc::PS_ZOMBIE)
+            })
             .filter(|e| match pid {
                 x if x > 0 => e.process.ps_pid == x,
                 0 => e.pgid == mypgid,

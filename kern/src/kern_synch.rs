@@ -102,7 +102,14 @@ pub fn msleep<'a, T>(
     (m.lock(), r)
 }
 
-fn sleep_finish(g: SchedGuard, ident: usize, prio: u8, wmesg: &'static str, timo: u64, intr: bool) -> Result<(), SleepError> {
+fn sleep_finish(
+    g: SchedGuard,
+    ident: usize,
+    prio: u8,
+    wmesg: &'static str,
+    timo: u64,
+    intr: bool,
+) -> Result<(), SleepError> {
     sleep_finish_level(g, ident, prio, wmesg, timo, intr)
 }
 

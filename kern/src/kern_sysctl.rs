@@ -13,7 +13,14 @@ use crate::{cpu, kern_sched, machdep, param};
 
 /// Answer `name` into the user buffer `oldp` of `*oldlenp` bytes (or just
 /// report the size when `oldp` is 0). Read-only: setting is EPERM.
-pub fn sys_sysctl(uname: u64, namelen: u32, oldp: u64, oldlenp: u64, newp: u64, _newlen: usize) -> Result<(), i32> {
+pub fn sys_sysctl(
+    uname: u64,
+    namelen: u32,
+    oldp: u64,
+    oldlenp: u64,
+    newp: u64,
+    _newlen: usize,
+) -> Result<(), i32> {
     if !(2..=6).contains(&namelen) {
         return Err(EINVAL);
     }
@@ -109,4 +116,3 @@ pub fn sys_reboot(howto: i32) -> Result<(), i32> {
     crate::printf!("powering off\n");
     machdep::powerdown(sys::reboot::EXIT_SUCCESS)
 }
-

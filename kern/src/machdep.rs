@@ -270,7 +270,12 @@ macro_rules! bind_machdep {
             <$md as $crate::machdep::Machdep>::cpu_switchto(old, new)
         }
         #[unsafe(no_mangle)]
-        fn __md_setregs(tf: *mut $crate::machdep::TrapFrame, pcb: &mut $crate::machdep::Pcb, entry: u64, sp: u64) {
+        fn __md_setregs(
+            tf: *mut $crate::machdep::TrapFrame,
+            pcb: &mut $crate::machdep::Pcb,
+            entry: u64,
+            sp: u64,
+        ) {
             <$md as $crate::machdep::Machdep>::setregs(tf, pcb, entry, sp)
         }
         #[unsafe(no_mangle)]

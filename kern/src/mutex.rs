@@ -48,7 +48,6 @@ impl<T> Mutex<T> {
         level_add(1);
         MutexGuard { guard: Some(guard), saved }
     }
-
 }
 
 impl<'a, T> MutexGuard<'a, T> {

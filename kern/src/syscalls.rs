@@ -57,7 +57,9 @@ pub fn dispatch(tf: *mut TrapFrame, code: u64, a: [u64; 6]) -> Result<(u64, u64)
         SYS_sigprocmask => kern_sig::sys_sigprocmask(int(a[0]), a[1] as u32).map(|m| (m as u64, 0)),
         SYS_sigreturn => kern_sig::sys_sigreturn(tf, a[0]).map(|_| (0, 0)),
         SYS_kill => kern_sig::sys_kill(int(a[0]), int(a[1])).map(|_| (0, 0)),
-        SYS_mmap => uvm_glue::sys_mmap(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), a[5] as i64).map(|v| (v, 0)),
+        SYS_mmap => {
+            uvm_glue::sys_mmap(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), a[5] as i64).map(|v| (v, 0))
+        }
         SYS_munmap => uvm_glue::sys_munmap(a[0], a[1]).map(|_| (0, 0)),
         SYS_mprotect => uvm_glue::sys_mprotect(a[0], a[1], int(a[2])).map(|_| (0, 0)),
         SYS_execve => kern_exec::sys_execve(tf, a[0], a[1], a[2]).map(|_| (0, 0)),
@@ -76,8 +78,9 @@ pub fn dispatch(tf: *mut TrapFrame, code: u64, a: [u64; 6]) -> Result<(u64, u64)
         }
         SYS___getcwd => vfs::sys_getcwd(a[0], a[1] as usize).map(|n| (n as u64, 0)),
         SYS_reboot => crate::kern_sysctl::sys_reboot(int(a[0])).map(|_| (0, 0)),
-        SYS_sysctl => crate::kern_sysctl::sys_sysctl(a[0], a[1] as u32, a[2], a[3], a[4], a[5] as usize)
-            .map(|_| (0, 0)),
+        SYS_sysctl => {
+            crate::kern_sysctl::sys_sysctl(a[0], a[1] as u32, a[2], a[3], a[4], a[5] as usize).map(|_| (0, 0))
+        }
         _ => Err(ENOSYS),
     }
 }

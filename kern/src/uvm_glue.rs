@@ -163,7 +163,8 @@ pub fn copyin_val<T: Copy + Default>(uaddr: u64) -> Result<T, i32> {
     let mut v = T::default();
     // SAFETY: T is plain data (Copy, repr(C) ABI structs or integers);
     // every byte pattern the user supplies is a valid value for them.
-    let bytes = unsafe { core::slice::from_raw_parts_mut(&mut v as *mut T as *mut u8, core::mem::size_of::<T>()) };
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(&mut v as *mut T as *mut u8, core::mem::size_of::<T>()) };
     copyin(uaddr, bytes)?;
     Ok(v)
 }
@@ -265,13 +266,13 @@ pub fn sys_mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: i32, _off: i64) 
     let vm = cur_vmspace().ok_or(EINVAL)?;
     let len = len.checked_add(PAGE_SIZE - 1).ok_or(ENOMEM)? & !(PAGE_SIZE - 1);
     let hint = if fixed { addr } else { addr & !(PAGE_SIZE - 1) };
-    
+
     vm.vm_map.write().map::<KernEnv>(hint, len, prot_of(prot), Backing::Zero, fixed)
 }
 
 pub fn sys_munmap(addr: u64, len: u64) -> Result<(), i32> {
     let vm = cur_vmspace().ok_or(EINVAL)?;
-    
+
     vm.vm_map.write().unmap::<KernEnv>(addr, len)
 }
 
@@ -281,7 +282,7 @@ pub fn sys_mprotect(addr: u64, len: u64, prot: i32) -> Result<(), i32> {
         return Err(EINVAL);
     }
     let vm = cur_vmspace().ok_or(EINVAL)?;
-    
+
     vm.vm_map.write().protect::<KernEnv>(addr, len, prot_of(prot))
 }
 

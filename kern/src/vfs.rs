@@ -67,7 +67,8 @@ fn user_path(upath: u64) -> Result<Vec<u8>, i32> {
 
 pub fn sys_open(upath: u64, flags: i32) -> Result<i32, i32> {
     let path = user_path(upath)?;
-    if flags & !(O_ACCMODE | O_NONBLOCK | O_APPEND | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC | O_DIRECTORY) != 0
+    if flags & !(O_ACCMODE | O_NONBLOCK | O_APPEND | O_CREAT | O_TRUNC | O_EXCL | O_CLOEXEC | O_DIRECTORY)
+        != 0
         || flags & O_ACCMODE == O_ACCMODE
     {
         return Err(EINVAL);
@@ -92,7 +93,7 @@ pub fn sys_open(upath: u64, flags: i32) -> Result<i32, i32> {
     };
     let f = Arc::new(File { f_kind: kind, f_flags: flags & O_ACCMODE, f_offset: AtomicU64::new(0) });
     let pr = curproc().p_p.clone();
-    
+
     pr.ps_fd.lock().alloc(f, flags & O_CLOEXEC != 0, 0)
 }
 
@@ -176,7 +177,10 @@ pub fn sys_getdents(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         };
         // SAFETY: DirentHeader is plain repr(C) data.
         let hb = unsafe {
-            core::slice::from_raw_parts(&h as *const DirentHeader as *const u8, core::mem::size_of::<DirentHeader>())
+            core::slice::from_raw_parts(
+                &h as *const DirentHeader as *const u8,
+                core::mem::size_of::<DirentHeader>(),
+            )
         };
         let start = out.len();
         out.extend_from_slice(hb);

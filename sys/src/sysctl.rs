@@ -19,7 +19,7 @@ pub const KERN_VMSTATS: i32 = 1001;
 
 pub const HW_MACHINE: i32 = 1;
 pub const HW_NCPU: i32 = 3;
-pub const HW_PHYSMEM: i32 = 19;
+pub const HW_PHYSMEM64: i32 = 19;
 
 /// Process states as `ps` shows them (p_stat of the process's first thread,
 /// or SZOMB for a zombie).

@@ -1,15 +1,19 @@
-//! Host tools for oxbsd (`cargo xtask ...`): build the kernels and their
-//! bootable images, run them in QEMU, run the test matrix.
+//! Host tools for oxbsd (`cargo xtask ...`): build the kernels, the user
+//! programs and the ramdisk, run them in QEMU, run the test matrix.
 //!
 //! The library half holds everything testable on the host (ELF to Image
-//! conversion, QEMU command lines, exit status decoding); `main.rs` is the
+//! conversion, user program checks, the cpio writer and ramdisk layout,
+//! QEMU command lines, exit status decoding); `main.rs` is the
 //! command-line front end.
 
 pub mod build;
+pub mod cpio;
 pub mod elf;
 pub mod install;
 pub mod qemu;
+pub mod ramdisk;
 pub mod runner;
+pub mod user;
 
 use std::path::PathBuf;
 

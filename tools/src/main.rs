@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use oxbsd_tests::{Arch, Case, check, matrix};
-use tools::{build, install, qemu, runner, workspace_root};
+use tools::ramdisk::{AddSpec, build_ramdisk};
+use tools::{build, install, qemu, runner, user, workspace_root};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Build, boot and test oxbsd on amd64 and arm64 under QEMU")]
@@ -40,16 +41,32 @@ enum AccelArg {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build the kernels and their images under target/images/<arch>/.
+    /// Build the kernels, the user programs and the ramdisk under
+    /// target/images/<arch>/ (bsd, bsd.gdb, ramdisk.cpio).
     Build {
         #[arg(long, value_enum, default_value = "all")]
         arch: ArchArg,
+        /// Also put host file HOSTPATH into the ramdisk at GUESTPATH
+        /// (absolute). Repeatable.
+        #[arg(long, value_name = "HOSTPATH:GUESTPATH")]
+        add: Vec<AddSpec>,
     },
     /// Boot oxbsd in QEMU with the serial console on this terminal
-    /// (Ctrl-A X quits QEMU).
+    /// (Ctrl-A X quits QEMU). The ramdisk goes in with -initrd.
     Run {
         #[arg(long, value_enum)]
         arch: ArchArg,
+        /// Also put host file HOSTPATH into the ramdisk at GUESTPATH
+        /// (absolute). Repeatable.
+        #[arg(long, value_name = "HOSTPATH:GUESTPATH")]
+        add: Vec<AddSpec>,
+        /// Start this program as init (appends init=PATH to the kernel
+        /// command line); it must be in the ramdisk.
+        #[arg(long, value_name = "PATH")]
+        init: Option<String>,
+        /// Boot without a ramdisk.
+        #[arg(long)]
+        no_ramdisk: bool,
         /// Number of CPUs (1 to 8).
         #[arg(long, default_value_t = 4)]
         smp: u32,
@@ -96,16 +113,21 @@ enum Cmd {
         #[arg(long)]
         verbose: bool,
     },
-    /// cargo fmt --check and clippy (host crates and both kernels), warnings denied.
+    /// cargo fmt --check and clippy (host crates, both kernels, the user
+    /// programs for both arches), warnings denied.
     Lint,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Build { arch } => arch.arches().into_iter().try_for_each(|a| build::build_kernel(a).map(|_| ())),
-        Cmd::Run { arch, smp, machine, cpu, mem, accel, append, gdb, timeout } => {
-            cmd_run(arch, smp, machine, cpu, mem, accel, append, gdb, timeout)
+        Cmd::Build { arch, add } => arch.arches().into_iter().try_for_each(|a| {
+            build::build_kernel(a)?;
+            build_ramdisk(a, &add).map(drop)
+        }),
+        Cmd::Run { arch, add, init, no_ramdisk, smp, machine, cpu, mem, accel, append, gdb, timeout } => {
+            let rd = RamdiskChoice { add, init, none: no_ramdisk };
+            cmd_run(arch, rd, smp, machine, cpu, mem, accel, append, gdb, timeout)
         }
         Cmd::Test { arch, no_lint, no_host, filter, timeout, verbose } => {
             cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose)
@@ -121,9 +143,30 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `run` does about the ramdisk.
+struct RamdiskChoice {
+    add: Vec<AddSpec>,
+    init: Option<String>,
+    none: bool,
+}
+
+/// The kernel command line with `init=PATH` appended, after checking it
+/// does not already name one.
+fn append_init(append: &str, init: Option<&str>) -> Result<String, String> {
+    let Some(init) = init else { return Ok(append.to_string()) };
+    if !init.starts_with('/') {
+        return Err(format!("--init {init}: give an absolute path, e.g. /bin/hello"));
+    }
+    if append.split_whitespace().any(|w| w.starts_with("init=")) {
+        return Err("--init and an init= word in --append: give one of them".into());
+    }
+    Ok(if append.is_empty() { format!("init={init}") } else { format!("{append} init={init}") })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn cmd_run(
     arch: ArchArg,
+    rd: RamdiskChoice,
     smp: u32,
     machine: Option<String>,
     cpu: Option<String>,
@@ -150,8 +193,25 @@ fn cmd_run(
             return Err("--accel kvm: this host has no /dev/kvm; use --accel tcg".into());
         }
     };
+    if rd.none && !rd.add.is_empty() {
+        return Err("--add puts files in the ramdisk; it cannot go with --no-ramdisk".into());
+    }
+    let append = append_init(&append, rd.init.as_deref())?;
     install::ensure_qemu(&[arch])?;
     let kernel = build::build_kernel(arch)?;
+    let initrd = if rd.none {
+        None
+    } else {
+        let (path, tree) = build_ramdisk(arch, &rd.add)?;
+        if let Some(init) = &rd.init
+            && !tree.contains_file(init)
+        {
+            return Err(format!(
+                "--init {init}: no such file in the ramdisk (see `cargo xtask build` or --add)"
+            ));
+        }
+        Some(path)
+    };
     let o = qemu::Opts {
         arch,
         machine: machine.unwrap_or_else(|| arch.machines()[0].to_string()),
@@ -161,7 +221,7 @@ fn cmd_run(
         accel,
         append,
         kernel,
-        initrd: None,
+        initrd,
         interactive: timeout.is_none(),
         gdb,
     };
@@ -212,6 +272,26 @@ fn lint() -> Result<(), String> {
         &root,
     )?;
     for arch in Arch::ALL {
+        eprintln!("xtask: lint: clippy ({arch} user programs)");
+        runner::run_step(
+            &format!("clippy ({arch} user programs)"),
+            build::cargo().args([
+                "clippy",
+                "--quiet",
+                "--profile",
+                user::USER_PROFILE,
+                "-p",
+                user::USER_PACKAGE,
+                "-p",
+                "oxbsd-rt",
+                "--target",
+                user::user_target(arch),
+                "--",
+                "-D",
+                "warnings",
+            ]),
+            &root,
+        )?;
         eprintln!("xtask: lint: clippy ({arch} kernel)");
         runner::run_step(
             &format!("clippy ({arch} kernel)"),
@@ -253,6 +333,9 @@ fn cmd_test(
     let mut kernels = Vec::new();
     for &a in &arches {
         kernels.push((a, build::build_kernel(a)?));
+        // No boot case uses it yet; building it checks the user programs
+        // and leaves the ramdisk ready for `run`.
+        build_ramdisk(a, &[])?;
     }
     let cases: Vec<Case> = matrix()
         .into_iter()
@@ -316,4 +399,22 @@ fn boot_case(
     let log = format!("$ {prog} {}\n{}\n[xtask] {}\n", args.join(" "), run.log, qemu::describe(exit));
     let _ = std::fs::write(logdir.join(format!("{}.log", c.name())), &log);
     check(c, &run.log, exit).map(|()| run.elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_init;
+
+    #[test]
+    fn init_word() {
+        assert_eq!(append_init("", None).unwrap(), "");
+        assert_eq!(append_init("halt", None).unwrap(), "halt");
+        assert_eq!(append_init("", Some("/bin/hello")).unwrap(), "init=/bin/hello");
+        assert_eq!(
+            append_init("loglevel=debug", Some("/sbin/init")).unwrap(),
+            "loglevel=debug init=/sbin/init"
+        );
+        assert!(append_init("", Some("bin/hello")).unwrap_err().contains("absolute"));
+        assert!(append_init("init=/a", Some("/b")).unwrap_err().contains("one of them"));
+    }
 }

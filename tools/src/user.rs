@@ -1,0 +1,138 @@
+//! Building the user programs.
+//!
+//! Every file `user/src/bin/NAME.rs` (or `user/src/bin/NAME/main.rs`) is
+//! one program; cargo finds them, and [`install_path`] says where each
+//! goes in the ramdisk. They are built for the same triples as the
+//! kernels (soft-float on both arches) but with the `user` cargo profile,
+//! so they land in `target/<triple>/user/` and never share build output
+//! with the kernel's `release` builds. Each binary is checked with
+//! [`elf::check_user_program`] before it is used.
+
+use std::path::PathBuf;
+
+use oxbsd_tests::Arch;
+
+use crate::build::{cargo, kernel_target};
+use crate::{elf, runner, workspace_root};
+
+pub const USER_PACKAGE: &str = "oxbsd-user";
+pub const USER_PROFILE: &str = "user";
+
+/// Programs that go in /sbin; every other program goes in /bin.
+pub const SBIN_PROGRAMS: &[&str] = &["init"];
+
+/// The Rust target the user programs are built for: the kernel's.
+pub fn user_target(arch: Arch) -> &'static str {
+    kernel_target(arch)
+}
+
+/// Where program `name` is installed in the ramdisk.
+pub fn install_path(name: &str) -> String {
+    if SBIN_PROGRAMS.contains(&name) { format!("/sbin/{name}") } else { format!("/bin/{name}") }
+}
+
+/// The program names, from the files in `user/src/bin/`, sorted.
+pub fn program_names() -> Result<Vec<String>, String> {
+    let dir = workspace_root().join("user/src/bin");
+    let rd = std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+    let mut names = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        let path = ent.path();
+        let name = if path.is_dir() && path.join("main.rs").is_file() {
+            ent.file_name().to_string_lossy().into_owned()
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            path.file_stem().unwrap().to_string_lossy().into_owned()
+        } else {
+            continue;
+        };
+        names.push(name);
+    }
+    names.sort();
+    if names.is_empty() {
+        return Err(format!("no programs in {}", dir.display()));
+    }
+    Ok(names)
+}
+
+/// Build every user program for `arch` and check each binary. Returns
+/// (name, path) pairs, sorted by name.
+pub fn build_user(arch: Arch) -> Result<Vec<(String, PathBuf)>, String> {
+    let root = workspace_root();
+    let target = user_target(arch);
+    let names = program_names()?;
+    eprintln!("xtask: building the {arch} user programs ({target}): {}", names.join(" "));
+    runner::run_step(
+        &format!("building the {arch} user programs"),
+        cargo().args([
+            "build",
+            "--quiet",
+            "--profile",
+            USER_PROFILE,
+            "-p",
+            USER_PACKAGE,
+            "--bins",
+            "--target",
+            target,
+        ]),
+        &root,
+    )?;
+    let dir = root.join("target").join(target).join(USER_PROFILE);
+    let mut out = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        elf::check_user_program(
+            &bytes,
+            elf::machine_of(arch),
+            sys::vmparam::USER_TEXT_BASE as u64,
+            sys::vmparam::VM_MAXUSER_ADDRESS as u64,
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+        out.push((name, path));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_paths() {
+        assert_eq!(install_path("init"), "/sbin/init");
+        assert_eq!(install_path("hello"), "/bin/hello");
+    }
+
+    #[test]
+    fn the_base_programs_exist() {
+        let names = program_names().unwrap();
+        for p in ["init", "hello", "true", "false", "echo"] {
+            assert!(names.iter().any(|n| n == p), "{p} missing from user/src/bin");
+        }
+    }
+
+    /// Build the real programs for both arches (a no-op when they are up
+    /// to date) and check every binary: static, ET_EXEC, the right
+    /// machine, entry in an R-X segment at or above USER_TEXT_BASE, no
+    /// W+X segment. build_user fails on any of that; this also pins the
+    /// exact segment layout of the linker script.
+    #[test]
+    fn user_programs_are_static_executables() {
+        for arch in Arch::ALL {
+            let progs = build_user(arch).unwrap();
+            assert_eq!(progs.len(), program_names().unwrap().len());
+            for (name, path) in progs {
+                let h = elf::parse(&std::fs::read(&path).unwrap()).unwrap();
+                let loads: Vec<u32> = h.phdrs.iter().filter(|p| p.p_type == 1).map(|p| p.flags).collect();
+                let (r, w, x) = (elf::PF_R, elf::PF_W, elf::PF_X);
+                assert_eq!(loads, [r | x, r, r | w], "{arch} {name}: text, rodata, data segments");
+                assert_eq!(
+                    h.entry,
+                    sys::vmparam::USER_TEXT_BASE as u64,
+                    "{arch} {name}: _start first in .text"
+                );
+            }
+        }
+    }
+}
