@@ -629,7 +629,11 @@ el0_irq:
 
 // Return to EL0 through the frame at sp (the top of the thread's kernel
 // stack). Also the end of a new thread's first switch (proc_trampoline).
+// userret is entered with interrupts masked, so a signal or reschedule
+// posted after it checked cannot slip in before the eret; it unmasks them
+// while it works and masks them again.
 el0_return:
+    msr     daifset, #3
     mov     x0, sp
     bl      {trap_userret}
     RESTORE_FRAME 0

@@ -847,13 +847,20 @@ pub fn pmap_asid(pm: PmapRef) -> u64 {
 /// The raw level 3 descriptor for `va`, if its tables exist (tests).
 pub fn pmap_pte(pm: PmapRef, va: u64) -> Option<u64> {
     // SAFETY: reading a live table of a live pmap.
-    user_pte(pm_ref(pm), va, false).ok().flatten().map(|p| unsafe { p.read_volatile() })
+    user_pte(pm_ref(pm), va, false).ok().map(|p| unsafe { p.read_volatile() })
+}
+
+/// Why a user walk found no level 3 slot.
+enum NoPte {
+    /// The table at this level (1 or 2) has no entry for the address.
+    Missing(u32),
+    /// A table page could not be allocated.
+    NoMem,
 }
 
 /// The level 3 descriptor slot for user `va`, creating the tables on the
-/// way when `alloc`. Ok(None): a table is missing and `alloc` is false.
-/// Err: a table page could not be allocated.
-fn user_pte(pm: &PmapMd, va: u64, alloc: bool) -> Result<Option<*mut u64>, ()> {
+/// way when `alloc`.
+fn user_pte(pm: &PmapMd, va: u64, alloc: bool) -> Result<*mut u64, NoPte> {
     let mut table = pm.pm_l1;
     for lvl in 1..3u32 {
         // SAFETY: `table` is a live table page of `pm`, reached through
@@ -867,9 +874,9 @@ fn user_pte(pm: &PmapMd, va: u64, alloc: bool) -> Result<Option<*mut u64>, ()> {
         }
         debug_assert!(d == 0, "pmap: stray user descriptor {d:#x}");
         if !alloc {
-            return Ok(None);
+            return Err(NoPte::Missing(lvl));
         }
-        let Some(new) = kern::uvm_init::uvm_pagealloc() else { return Err(()) };
+        let Some(new) = kern::uvm_init::uvm_pagealloc() else { return Err(NoPte::NoMem) };
         // SAFETY: the page was just allocated to us; direct-mapped.
         unsafe { ptr::write_bytes(ptp_va(new) as *mut u8, 0, PAGE_SIZE as usize) };
         pm.pm_ptpages.fetch_add(1, Ordering::Relaxed);
@@ -880,7 +887,7 @@ fn user_pte(pm: &PmapMd, va: u64, alloc: bool) -> Result<Option<*mut u64>, ()> {
         table = new;
     }
     // SAFETY: `table` is a live level 3 table.
-    Ok(Some(unsafe { ptp_va(table).add(l_index(va, 3)) }))
+    Ok(unsafe { ptp_va(table).add(l_index(va, 3)) })
 }
 
 /// The leaf descriptor bits for a user page with `prot` (not NONE).
@@ -1011,12 +1018,14 @@ fn user_update_range(pm: &PmapMd, sva: u64, eva: u64, f: impl Fn(u64) -> u64) {
     let mut va = sva;
     while va < eva {
         let pte = match user_pte(pm, va, false) {
-            Ok(Some(p)) => p,
-            _ => {
-                // No table here: skip to the next level 3 table's range.
-                va = (va | (L2_SIZE - 1)) + 1;
+            Ok(p) => p,
+            Err(NoPte::Missing(lvl)) => {
+                // Nothing mapped up to the end of the missing table's span.
+                let span = if lvl == 1 { L1_SIZE } else { L2_SIZE };
+                va = (va | (span - 1)) + 1;
                 continue;
             }
+            Err(NoPte::NoMem) => unreachable!("user_pte allocated without alloc"),
         };
         // SAFETY: a live leaf slot; the map lock serialises writers.
         let old = unsafe { pte.read_volatile() };
@@ -1089,7 +1098,7 @@ pub fn pmap_enter(pm: PmapRef, va: u64, pa: u64, prot: VmProt) -> bool {
         user_update_range(p, va, va + PAGE_SIZE, |_| 0);
         return true;
     }
-    let Ok(Some(pte)) = user_pte(p, va, true) else { return false };
+    let Ok(pte) = user_pte(p, va, true) else { return false };
     if prot.contains(VmProt::EXECUTE) {
         icache_sync_page(pa);
     }
@@ -1109,13 +1118,21 @@ pub fn pmap_enter(pm: PmapRef, va: u64, pa: u64, prot: VmProt) -> bool {
         return true;
     }
     if old & OA_MASK != pa {
+        // Another page: break (invalid, invalidated everywhere), then make.
         // SAFETY: as above.
         unsafe { pte.write_volatile(0) };
         user_tlb_flush(p, &[va], 1);
+        // SAFETY: as above.
+        unsafe { pte.write_volatile(new) };
+        barrier::dsb(barrier::ISHST);
+        barrier::isb(barrier::SY);
+    } else {
+        // Same page, other permissions: allowed in place; the old
+        // permissions may still be cached.
+        // SAFETY: as above.
+        unsafe { pte.write_volatile(new) };
+        user_tlb_flush(p, &[va], 1);
     }
-    // SAFETY: as above.
-    unsafe { pte.write_volatile(new) };
-    user_tlb_flush(p, &[va], 1);
     true
 }
 
@@ -1148,7 +1165,7 @@ pub fn pmap_extract(pm: PmapRef, va: u64) -> Option<u64> {
     if va >= sys::vmparam::VM_MAXUSER_ADDRESS as u64 {
         return None;
     }
-    let pte = user_pte(pm_ref(pm), va, false).ok()??;
+    let pte = user_pte(pm_ref(pm), va, false).ok()?;
     // SAFETY: a live leaf slot.
     let d = unsafe { pte.read_volatile() };
     (d & DESC_VALID != 0).then_some((d & OA_MASK) | (va & (PAGE_SIZE - 1)))

@@ -13,7 +13,10 @@
 //!   state kept;
 //! - with the boot word `usertest`: a forked thread runs in user mode
 //!   (signal handler, sigreturn, a system call through the MI dispatch,
-//!   interrupts from EL0, page faults and signals of each kind).
+//!   interrupts from EL0, page faults and signals of each kind);
+//! - with the boot word `kstackoverflow`: a thread overruns its kernel
+//!   stack into the guard page, which must end in the "kernel stack
+//!   overflow" panic (reported from the per-CPU emergency stack).
 //!
 //! These tests never call the MI scheduler hooks: the threads they make
 //! use their own trampoline hook, because the real `proc_trampoline_mi`
@@ -46,8 +49,12 @@ pub fn run(bootargs: &str) {
     pmap_test();
     asid_test();
     switch_test();
-    if bootargs.split_ascii_whitespace().any(|w| w == "usertest") {
+    let words = || bootargs.split_ascii_whitespace();
+    if words().any(|w| w == "usertest") {
         usertest();
+    }
+    if words().any(|w| w == "kstackoverflow") {
+        kstack_overflow();
     }
 }
 
@@ -973,4 +980,39 @@ fn usertest() {
         "usertest: ok: handler, sigreturn, ENOSYS with C set, {} faults and signals, {uintr} interrupts from EL0\n",
         n - 2
     );
+}
+
+// ---------------------------------------------------------------------------
+// Kernel stack overflow (boot word `kstackoverflow`; ends in a panic)
+// ---------------------------------------------------------------------------
+
+static OVF_MAIN: SwitchTest = SwitchTest {
+    main: UnsafeCell::new(pcb0()),
+    a: UnsafeCell::new(pcb0()),
+    b: UnsafeCell::new(pcb0()),
+    step: AtomicU32::new(0),
+    hooks: AtomicU32::new(0),
+};
+
+fn no_hook() {}
+
+/// Recurse with 512-byte frames until the stack runs into its guard.
+fn overflow_thread(depth: usize) {
+    let mut buf = [depth as u8; 512];
+    core::hint::black_box(&mut buf);
+    if depth < usize::MAX {
+        overflow_thread(depth + 1);
+    }
+    core::hint::black_box(&buf);
+}
+
+fn kstack_overflow() {
+    let top = vm_machdep::kstack_alloc().expect("overflow test: no stack");
+    printf!("kstack: overflowing a thread's kernel stack on purpose (boot word kstackoverflow)\n");
+    // SAFETY: the test's Pcbs; interrupts masked (cpu_configure).
+    unsafe {
+        vm_machdep::thread_init_md(&mut *OVF_MAIN.a.get(), top, no_hook, overflow_thread, 0);
+        vm_machdep::cpu_switchto(OVF_MAIN.main.get(), OVF_MAIN.a.get());
+    }
+    panic!("overflow test: the overflowing thread came back");
 }
