@@ -133,13 +133,16 @@ pub fn reset_curpcb() {
 /// anything can run in user mode: no debug events (MDSCR_EL1 resets to
 /// UNKNOWN, and EL0 runs with PSTATE.D clear), EL0 may read the virtual
 /// counter but touch no timer (the kernel's clock is the virtual timer),
-/// and the thread-ID registers hold nothing of the kernel's.
+/// the thread-ID registers hold nothing of the kernel's, and FP/SIMD/SVE
+/// trap at EL0 and EL1 (CPACR_EL1 = 0): the kernel is soft-float and does
+/// not switch FP state, so user FP would leak registers between threads.
 fn cpu_user_init() {
     const CNTKCTL_EL0VCTEN: u64 = 1 << 1;
-    // SAFETY: these registers only affect EL0 and debug; nothing at EL0
-    // runs yet on this CPU.
+    // SAFETY: these registers only affect EL0, debug and FP/SIMD, which
+    // the (soft-float) kernel never uses; nothing at EL0 runs yet here.
     unsafe {
         core::arch::asm!(
+            "msr cpacr_el1, xzr",
             "msr mdscr_el1, xzr",
             "msr cntkctl_el1, {k}",
             "msr tpidr_el0, xzr",

@@ -665,6 +665,8 @@ const UT_TLS: u64 = 0x715;
 /// A system call number nothing implements.
 const UT_NOSYS: u64 = 0x7fff;
 const UT_MASK: u32 = 0x0123;
+/// How many user events the program causes.
+const UT_EVENTS: usize = 8;
 
 // Result bits the user program sets in x9.
 const R_FORK: u64 = 1; // C clear and N kept from the parent's flags
@@ -679,7 +681,8 @@ core::arch::global_asm!(
     r#"
     .section .rodata.usertest, "a"
     .balign 16
-    .globl usertest_code, usertest_handler, usertest_main, usertest_udf, usertest_brk, usertest_code_end
+    .globl usertest_code, usertest_handler, usertest_main, usertest_fp, usertest_udf, usertest_brk
+    .globl usertest_code_end
 usertest_code:
 // handler(sig, info, scp): collects what it sees in x9 and stores it in
 // the context's x20, for main to check after sigreturn.
@@ -749,6 +752,8 @@ usertest_main:
     ldr     x11, [x10]              // hole: fault (read)
     ldr     x10, 21f
     blr     x10                     // stack page: fault (execute)
+usertest_fp:
+    .inst   0x9e670120              // fmov d0, x9: FP is off at EL0, SIGILL
 usertest_udf:
     udf     #0                      // SIGILL
 usertest_brk:
@@ -783,6 +788,7 @@ unsafe extern "C" {
     static usertest_code: u8;
     static usertest_handler: u8;
     static usertest_main: u8;
+    static usertest_fp: u8;
     static usertest_udf: u8;
     static usertest_brk: u8;
     static usertest_code_end: u8;
@@ -796,7 +802,7 @@ fn ut_va(label: *const u8) -> u64 {
 struct UserTest {
     driver: UnsafeCell<Pcb>,
     child: UnsafeCell<Pcb>,
-    events: Mutex<([Option<UserEvent>; 8], usize)>,
+    events: Mutex<([Option<UserEvent>; UT_EVENTS], usize)>,
     result: AtomicU64,
     mask: AtomicU64,
     hooks: AtomicU32,
@@ -810,7 +816,7 @@ unsafe impl Sync for UserTest {}
 static UT: UserTest = UserTest {
     driver: UnsafeCell::new(pcb0()),
     child: UnsafeCell::new(pcb0()),
-    events: Mutex::new(([None; 8], 0)),
+    events: Mutex::new(([None; UT_EVENTS], 0)),
     result: AtomicU64::new(0),
     mask: AtomicU64::new(0),
     hooks: AtomicU32::new(0),
@@ -950,12 +956,13 @@ fn usertest() {
 
     let result = UT.result.load(Ordering::Relaxed);
     let (events, n) = *UT.events.lock();
-    let want = [
+    let want: [UserEvent; UT_EVENTS] = [
         UserEvent::Syscall(sys::syscall::SYS_sigreturn as u64),
         UserEvent::Syscall(UT_NOSYS),
         UserEvent::Fault(UT_RO, VmProt::WRITE),
         UserEvent::Fault(UT_HOLE, VmProt::READ),
         UserEvent::Fault(UT_STACK_PAGE, VmProt::EXECUTE),
+        UserEvent::Signal(SIGILL, ut_va(&raw const usertest_fp)),
         UserEvent::Signal(SIGILL, ut_va(&raw const usertest_udf)),
         UserEvent::Signal(SIGTRAP, ut_va(&raw const usertest_brk)),
     ];
