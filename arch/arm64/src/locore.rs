@@ -615,14 +615,17 @@ el1_irq:
     bl      {trap_irq}
     RESTORE_FRAME 1
 
+// From EL0 the frame-pointer chain starts afresh (x29 is the user's).
 el0_sync:
     SAVE_FRAME 0
+    mov     x29, xzr
     mov     x0, sp
     bl      {trap_el0_sync}
     b       el0_return
 
 el0_irq:
     SAVE_FRAME 0
+    mov     x29, xzr
     mov     x0, sp
     bl      {trap_el0_irq}
     b       el0_return
