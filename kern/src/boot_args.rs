@@ -77,6 +77,8 @@ impl<'a> BootArgs<'a> {
                     "halt" => a.halt = true,
                     "panic" => a.panic = Some(PanicAt::BootCpu),
                     "fault" => a.fault = true,
+                    // Read by the arm64 backend itself (its self-tests).
+                    "usertest" | "kstackoverflow" => {}
                     _ => a.unknown.push(w),
                 },
                 Some(("panic", n)) => match n.parse() {

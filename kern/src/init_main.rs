@@ -115,11 +115,12 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
 /// The path init runs from; set once by `start_init`.
 static INIT_PATH: spin::Once<alloc::string::String> = spin::Once::new();
 
-/// Create process 1, whose thread execs `path` on its first way out to
-/// user mode (`start_init_exec`), with the console as fds 0, 1 and 2.
+/// Create process 1, whose thread starts in the kernel, execs `path`
+/// (`start_init_exec`) and enters user mode through the frame exec set up,
+/// with the console as fds 0, 1 and 2.
 fn start_init(path: &str) {
     use crate::kern_proc::{self, PROCTREE};
-    use crate::proc::{P_INITEXEC, Proc, Process};
+    use crate::proc::{Proc, Process};
     use alloc::sync::Arc;
     INIT_PATH.call_once(|| alloc::string::String::from(path));
     kern_proc::reserve_process().expect("init: process limit");
@@ -139,17 +140,18 @@ fn start_init(path: &str) {
     let p = alloc::boxed::Box::into_raw(Proc::new(pid, pr.clone(), top, crate::kern_sched::PUSER));
     // SAFETY: just allocated, not yet visible to anyone else.
     let pp = unsafe { &*p };
-    pp.set_flag(P_INITEXEC);
     // SAFETY: the Pcb is ours until the thread is queued.
-    machdep::cpu_fork(core::ptr::null(), unsafe { &mut *pp.pcb() }, top, 0, 0);
+    machdep::cpu_thread_init(unsafe { &mut *pp.pcb() }, top, start_init_exec, 0);
     pr.ps_mtx.lock().ps_threads.push(p);
     pr.ps_threadcnt.store(1, Ordering::Release);
     let g = crate::kern_sched::SCHED_LOCK.lock();
     crate::kern_sched::setrunqueue(p, &g);
 }
 
-/// In process 1's thread, before its first return to user mode.
-pub fn start_init_exec(tf: *mut machdep::TrapFrame) {
+/// Process 1's thread, in the kernel: exec init, then return into user
+/// mode through the frame exec filled in.
+fn start_init_exec(_: usize) {
+    let tf = crate::kern_sched::curproc().trapframe();
     let path = INIT_PATH.get().expect("init path").as_bytes();
     let argv = [path.to_vec()];
     if let Err(e) = crate::kern_exec::exec_path(tf, path, &argv, &[]) {

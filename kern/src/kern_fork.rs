@@ -23,14 +23,8 @@ pub static NFORKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64
 
 /// A forked thread's first MI code, from the arch trampoline after
 /// `proc_trampoline_mi`, before it returns to user mode.
-pub fn child_return() {
-    let p = curproc();
-    if p.has_flag(crate::proc::P_INITEXEC) {
-        p.clear_flag(crate::proc::P_INITEXEC);
-        crate::init_main::start_init_exec(p.trapframe());
-    }
-    crate::trap::userret(p.trapframe());
-}
+/// The arch's return path calls `userret` next, as on every way out.
+pub fn child_return() {}
 
 /// fork: a new process whose one thread returns 0 to user mode with a copy
 /// of the caller's registers. Returns the child's pid.

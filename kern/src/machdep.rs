@@ -112,8 +112,10 @@ pub trait Machdep: uvm::pmap::Pmap {
 
     /// Prepare `pcb` (a new kernel thread on the stack ending at
     /// `kstack_top`) so that the first `cpu_switchto` to it calls
-    /// `kern_sched::proc_trampoline_mi()` and then `func(arg)`, which must
-    /// not return.
+    /// `kern_sched::proc_trampoline_mi()` and then `func(arg)`. A kernel
+    /// thread's `func` never returns; if it does, the thread enters user
+    /// mode through `trapframe_of(kstack_top)`, a zeroed user frame unless
+    /// `setregs` filled it in (how process 1 starts: `func` execs init).
     fn cpu_thread_init(pcb: &mut Pcb, kstack_top: usize, func: fn(usize), arg: usize);
 
     /// fork/__tfork: prepare `child` (kernel stack ending at `kstack_top`)
@@ -122,9 +124,7 @@ pub trait Machdep: uvm::pmap::Pmap {
     /// stack pointer; `tls` is the child's user thread pointer. The first
     /// `cpu_switchto` to it calls `kern_sched::proc_trampoline_mi()`, then
     /// `kern_fork::child_return()`, then returns to user mode through the
-    /// copied frame. Before: `parent_tf` is the calling thread's frame, or
-    /// null for the first user process: then the child gets a fresh user
-    /// frame (user mode, every register 0), which exec fills in.
+    /// copied frame. Before: `parent_tf` is the calling thread's frame.
     fn cpu_fork(parent_tf: *const TrapFrame, child: &mut Pcb, kstack_top: usize, stack: usize, tls: u64);
 
     /// The trap frame of the thread whose kernel stack ends at `kstack_top`.

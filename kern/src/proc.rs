@@ -101,8 +101,6 @@ pub const P_WEXIT: u32 = 0x0000_2000;
 pub const P_SYSTEM: u32 = 0x0000_0200;
 /// The CPU's idle thread.
 pub const P_IDLE: u32 = 0x0100_0000;
-/// The first user thread: its first return to user mode execs init.
-pub const P_INITEXEC: u32 = 0x0200_0000;
 
 /// Scheduler-owned fields of a thread; see the module docs.
 pub struct ProcSched {

@@ -17,8 +17,8 @@ pub fn syscall(tf: *mut TrapFrame, code: u64, args: [u64; 6]) -> Result<(u64, u6
     crate::syscalls::dispatch(tf, code, args)
 }
 
-/// Last thing before any return to user mode (after a syscall, a trap or
-/// an interrupt taken in user mode): deliver pending signals (which may
+/// Last thing before any return to user mode (after a syscall, a trap, an
+/// interrupt taken in user mode, and a new thread's first entry): deliver pending signals (which may
 /// rewrite `tf`) and give up the CPU if a reschedule is due. Before:
 /// interrupts enabled or masked (they are enabled while it runs and masked
 /// again before it returns when they were masked on entry).

@@ -69,6 +69,9 @@ pub enum Expect {
     Panic(&'static str),
     /// Takes a kernel page fault: register dump, then panic.
     Fault,
+    /// As `Halt`, and the log must contain the text too: the report of a
+    /// boot self-test that a boot word (the first word of `append`) turns on.
+    HaltWith(&'static str),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +123,7 @@ impl Case {
             Expect::Halt => {}
             Expect::Panic(_) => n += &format!("-{}", self.append.replace('=', "")),
             Expect::Fault => n += "-fault",
+            Expect::HaltWith(_) => n += &format!("-{}", self.append.split_whitespace().next().unwrap_or("")),
         }
         n
     }
@@ -161,7 +165,21 @@ pub fn matrix() -> Vec<Case> {
     let arm = Case { arch: Arch::Arm64, ..Case::default() };
     v.push(Case { machine: "el2-gicv2", smp: 2, ..arm.clone() });
     v.push(Case { machine: "gicv3", cpu: Some("max"), smp: 2, ..arm.clone() });
-    v.push(Case { machine: "el2", cpu: Some("max"), smp: 4, mem: "2G", ..arm });
+    v.push(Case { machine: "el2", cpu: Some("max"), smp: 4, mem: "2G", ..arm.clone() });
+    // A trip through user mode (arm64 MD self-test), with and without PAN.
+    let usertest = Expect::HaltWith("usertest: ok");
+    v.push(Case { machine: "gicv3", smp: 2, append: "usertest halt", expect: usertest, ..arm.clone() });
+    v.push(Case {
+        machine: "el2",
+        cpu: Some("max"),
+        smp: 2,
+        append: "usertest halt",
+        expect: usertest,
+        ..arm.clone()
+    });
+    // A thread's kernel stack runs into its guard page.
+    let overflow = Expect::Panic("kernel stack overflow");
+    v.push(Case { machine: "gicv3", smp: 2, append: "kstackoverflow", expect: overflow, ..arm });
     v
 }
 
@@ -169,6 +187,10 @@ pub fn matrix() -> Vec<Case> {
 pub fn check(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
     match case.expect {
         Expect::Halt => check_halt(case, log, exit),
+        Expect::HaltWith(msg) => {
+            check_halt(case, log, exit)?;
+            need(log, msg)
+        }
         Expect::Panic(msg) => {
             check_panicked(log, exit)?;
             need(log, msg)?;
@@ -347,6 +369,16 @@ mod tests {
         assert!(check(&c, no_dump, GuestExit::Status(1)).unwrap_err().contains("register dump"));
         let vague = format!("boot: faulting on purpose\n{regs}panic: oops\n");
         assert!(check(&c, &vague, GuestExit::Status(1)).unwrap_err().contains("does not name"));
+    }
+
+    #[test]
+    fn halt_with_needs_the_text() {
+        let c = Case { append: "usertest halt", ..case(4, Expect::HaltWith("usertest: ok")) };
+        assert!(c.name().ends_with("-usertest"));
+        let good = halt_log(4, 12) + "usertest: ok: handler, sigreturn\n";
+        assert_eq!(check(&c, &good, GuestExit::Status(0)), Ok(()));
+        assert!(check(&c, &halt_log(4, 12), GuestExit::Status(0)).unwrap_err().contains("usertest: ok"));
+        assert!(check(&c, &good, GuestExit::Status(1)).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use aarch64_cpu::registers::{
     TPIDR_EL1, Writeable,
 };
 use kern::cpu::{CpuInfo, MAXCPUS};
+use kern::machdep::Pcb;
 
 use crate::locore::{self, CPU_HATCH};
 use crate::{clock, fdt, gic, pmap, psci};
@@ -42,8 +43,24 @@ pub struct CpuInfoMd {
     /// This CPU's boot/idle kernel stack.
     pub ci_kstack_lo: u64,
     pub ci_kstack_hi: u64,
-    /// The user pmap loaded in TTBR0 (null: none). For the user pmap.
+    /// The user pmap loaded in TTBR0 (null: none). Written only by this
+    /// CPU in pmap_activate/pmap_deactivate, under the ASID lock.
     pub ci_curpm: AtomicPtr<()>,
+    /// The ASID value (`generation << 16 | number`) in TTBR0, 0 for none.
+    /// Under the ASID lock; a rollover on another CPU may move it to the
+    /// new generation (same number).
+    pub ci_asid: AtomicU64,
+    /// The ASID generation this CPU's TLB was last flushed for.
+    pub ci_asid_gen: AtomicU64,
+    /// The Pcb of the thread running here (cpu_switchto sets it): whose
+    /// `pcb_onfault` a copyin/copyout fault uses. Points at `ci_bootpcb`
+    /// until the first switch.
+    pub ci_curpcb: AtomicPtr<Pcb>,
+    /// Pcb of the boot/idle context before the MI code switches with its
+    /// own; its kernel stack is this CPU's boot stack.
+    pub ci_bootpcb: UnsafeCell<Pcb>,
+    /// Interrupts taken while in user mode.
+    pub ci_uintr: AtomicU64,
     /// GICv2: this CPU's CPU-interface bit for GICD_SGIR target lists.
     pub ci_gic_mask: AtomicU32,
     /// GICv3: kernel VA of this CPU's redistributor (RD_base).
@@ -70,6 +87,17 @@ impl CpuInfoMd {
             ci_kstack_lo: stack.lo,
             ci_kstack_hi: stack.hi,
             ci_curpm: AtomicPtr::new(ptr::null_mut()),
+            ci_asid: AtomicU64::new(0),
+            ci_asid_gen: AtomicU64::new(0),
+            ci_curpcb: AtomicPtr::new(ptr::null_mut()),
+            ci_bootpcb: UnsafeCell::new(Pcb {
+                pcb_sp: 0,
+                pcb_kstack_top: stack.hi as usize,
+                pcb_onfault: 0,
+                pcb_tls: 0,
+                pcb_md: [0; 4],
+            }),
+            ci_uintr: AtomicU64::new(0),
             ci_gic_mask: AtomicU32::new(0),
             ci_gicr: AtomicU64::new(0),
             ci_md_flags: AtomicU32::new(0),
@@ -79,6 +107,51 @@ impl CpuInfoMd {
     fn has(&self, f: u32) -> bool {
         self.ci_md_flags.load(Ordering::Acquire) & f != 0
     }
+
+    /// Point `ci_self` and `ci_curpcb` at this structure, now that it has
+    /// its final address.
+    fn set_self(&mut self) {
+        self.ci_self = self as *const CpuInfoMd;
+        self.ci_curpcb = AtomicPtr::new(self.ci_bootpcb.get());
+    }
+}
+
+/// The Pcb of the thread running on this CPU.
+#[inline]
+pub fn curpcb() -> *mut Pcb {
+    curcpu_md().ci_curpcb.load(Ordering::Relaxed)
+}
+
+/// Make this CPU's boot Pcb current again, after a boot self-test
+/// switched between Pcbs of its own.
+pub fn reset_curpcb() {
+    let md = curcpu_md();
+    md.ci_curpcb.store(md.ci_bootpcb.get(), Ordering::Relaxed);
+}
+
+/// Put the EL0-visible system state of this CPU in a known state before
+/// anything can run in user mode: no debug events (MDSCR_EL1 resets to
+/// UNKNOWN, and EL0 runs with PSTATE.D clear), EL0 may read the virtual
+/// counter but touch no timer (the kernel's clock is the virtual timer),
+/// the thread-ID registers hold nothing of the kernel's, and FP/SIMD/SVE
+/// trap at EL0 and EL1 (CPACR_EL1 = 0): the kernel is soft-float and does
+/// not switch FP state, so user FP would leak registers between threads.
+fn cpu_user_init() {
+    const CNTKCTL_EL0VCTEN: u64 = 1 << 1;
+    // SAFETY: these registers only affect EL0, debug and FP/SIMD, which
+    // the (soft-float) kernel never uses; nothing at EL0 runs yet here.
+    unsafe {
+        core::arch::asm!(
+            "msr cpacr_el1, xzr",
+            "msr mdscr_el1, xzr",
+            "msr cntkctl_el1, {k}",
+            "msr tpidr_el0, xzr",
+            "msr tpidrro_el0, xzr",
+            "isb",
+            k = in(reg) CNTKCTL_EL0VCTEN,
+            options(nostack)
+        )
+    };
 }
 
 /// Affinity bits of MPIDR_EL1 (Aff3 at 39:32, Aff2..Aff0 at 23:0).
@@ -131,9 +204,10 @@ pub fn early_primary(boot_el: u64) {
     // SAFETY: only the boot CPU runs; nothing references CPU0 yet.
     unsafe {
         p.write(CpuInfoMd::new(0, mpidr, none, none));
-        (*p).ci_self = p;
+        (*p).set_self();
     }
     TPIDR_EL1.set(p as u64);
+    cpu_user_init();
 }
 
 /// Give the boot CPU its real stacks and attach it.
@@ -142,15 +216,17 @@ pub fn early_primary(boot_el: u64) {
 /// kernel stack and emergency stack exist (returned: the stack to switch
 /// to); cpu0 is attached to the MI layer and identified.
 pub fn attach_primary() -> pmap::KStack {
-    let stack = pmap::kstack_alloc();
-    let ovf = pmap::kstack_alloc_pages(pmap::OVFSTACK_PAGES);
+    let stack = pmap::kstack_alloc().expect("cpu0: no boot stack");
+    let ovf = pmap::kstack_alloc_pages(pmap::OVFSTACK_PAGES).expect("cpu0: no emergency stack");
     let p = CPU0.0.get() as *mut CpuInfoMd;
     // SAFETY: only the boot CPU runs and nothing holds a reference to the
-    // fields we write (the emergency-stack pointer and stack bounds).
+    // fields we write (the emergency-stack pointer and stack bounds; the
+    // boot Pcb is only read by the trap path, which cannot run here).
     unsafe {
         (*p).ci_ovf_sp = ovf.hi;
         (*p).ci_kstack_lo = stack.lo;
         (*p).ci_kstack_hi = stack.hi;
+        (*(*p).ci_bootpcb.get()).pcb_kstack_top = stack.hi as usize;
     }
     // SAFETY: initialised in early_primary; lives forever.
     let md: &'static CpuInfoMd = unsafe { &*p };
@@ -331,10 +407,13 @@ pub fn boot_secondaries() {
             log::warn!("cpu at mpidr {mpidr:x}: beyond MAXCPUS ({MAXCPUS}), not started");
             break;
         }
-        let stack = pmap::kstack_alloc();
-        let ovf = pmap::kstack_alloc_pages(pmap::OVFSTACK_PAGES);
+        let (Some(stack), Some(ovf)) = (pmap::kstack_alloc(), pmap::kstack_alloc_pages(pmap::OVFSTACK_PAGES))
+        else {
+            log::error!("cpu{next} at mainbus0 mpidr {mpidr:x}: no memory for its stacks; not started");
+            break;
+        };
         let md: &'static mut CpuInfoMd = Box::leak(Box::new(CpuInfoMd::new(next, mpidr, stack, ovf)));
-        md.ci_self = md as *const CpuInfoMd;
+        md.set_self();
         let md: &'static CpuInfoMd = md;
 
         fill_hatch(md);
@@ -403,6 +482,7 @@ fn fill_hatch(md: &'static CpuInfoMd) {
 /// identify. After (never returns): attached, GIC interface and timer on,
 /// in the MI idle loop.
 pub extern "C" fn cpu_hatch_md(md: &'static CpuInfoMd) -> ! {
+    cpu_user_init();
     identify(md);
     while !md.has(CIMD_GO) {
         asm::wfe();

@@ -12,6 +12,8 @@ use core::arch::global_asm;
 use core::mem::offset_of;
 use core::sync::atomic::AtomicU64;
 
+use kern::machdep::Pcb;
+
 use crate::cpu::CpuInfoMd;
 use crate::pmap::{self, KERNBASE, KSTACK_SHIFT, MAIR_VALUE, TEXT_OFFSET};
 use crate::trap::{self, FRAME_SIZE};
@@ -436,6 +438,13 @@ boot_pt_end:
 // memory is touched; on overflow we move to this CPU's emergency stack,
 // stashing x0 and the bad sp in the EL0 thread-ID registers, which is
 // acceptable because the path ends in a panic.
+//
+// Exceptions from EL0 find SP_EL1 at the top of the running thread's
+// kernel stack (every return to EL0 pops the frame it came in with, and a
+// new thread's first return starts from the frame cpu_fork placed at the
+// top), so the user trap frame always sits at `trapframe_of(kstack_top)`.
+// Every return to EL0 goes through `el0_return`, which calls
+// `trap_userret` (kern::trap::userret) before restoring the frame.
 global_asm!(
     r#"
 .macro KENTRY target
@@ -453,8 +462,9 @@ global_asm!(
     b       \target
 .endm
 
-.macro SAVE_REGS
-    stp     x0, x1, [sp, #16 * 0]
+// x0 (or \first in its place) and x1-x29 into the frame at sp.
+.macro STORE_GPRS first
+    stp     \first, x1, [sp, #16 * 0]
     stp     x2, x3, [sp, #16 * 1]
     stp     x4, x5, [sp, #16 * 2]
     stp     x6, x7, [sp, #16 * 3]
@@ -471,34 +481,8 @@ global_asm!(
     stp     x28, x29, [sp, #16 * 14]
 .endm
 
-.macro SAVE_SYSREGS
-    mrs     x0, elr_el1
-    mrs     x1, spsr_el1
-    stp     x0, x1, [sp, #{TF_ELR}]
-    mrs     x0, esr_el1
-    mrs     x1, far_el1
-    stp     x0, x1, [sp, #{TF_ESR}]
-.endm
-
-.macro SAVE_FRAME el
-    SAVE_REGS
-.if \el == 0
-    mrs     x0, sp_el0
-.else
-    add     x0, sp, #{FRAME}
-.endif
-    stp     x30, x0, [sp, #{TF_LR}]
-    SAVE_SYSREGS
-.endm
-
-.macro RESTORE_FRAME el
-    ldp     x0, x1, [sp, #{TF_ELR}]
-    msr     elr_el1, x0
-    msr     spsr_el1, x1
-.if \el == 0
-    ldr     x0, [sp, #{TF_SP}]
-    msr     sp_el0, x0
-.endif
+// x0-x29 and x30 back from the frame at sp.
+.macro LOAD_GPRS
     ldp     x0, x1, [sp, #16 * 0]
     ldp     x2, x3, [sp, #16 * 1]
     ldp     x4, x5, [sp, #16 * 2]
@@ -515,8 +499,45 @@ global_asm!(
     ldp     x26, x27, [sp, #16 * 13]
     ldp     x28, x29, [sp, #16 * 14]
     ldr     x30, [sp, #{TF_LR}]
+.endm
+
+.macro SAVE_SYSREGS
+    mrs     x0, elr_el1
+    mrs     x1, spsr_el1
+    stp     x0, x1, [sp, #{TF_ELR}]
+    mrs     x0, esr_el1
+    mrs     x1, far_el1
+    stp     x0, x1, [sp, #{TF_ESR}]
+.endm
+
+// Save the interrupted context (x0 still intact) into the frame at sp.
+.macro SAVE_FRAME el
+    STORE_GPRS x0
+.if \el == 0
+    mrs     x0, sp_el0
+.else
+    add     x0, sp, #{FRAME}
+.endif
+    stp     x30, x0, [sp, #{TF_LR}]
+    SAVE_SYSREGS
+.endm
+
+// Restore the frame at sp and return from the exception. Interrupts are
+// masked (ELR/SPSR must survive until the eret). The barriers after the
+// eret are never executed; they stop straight-line speculation past it.
+.macro RESTORE_FRAME el
+    ldp     x0, x1, [sp, #{TF_ELR}]
+    msr     elr_el1, x0
+    msr     spsr_el1, x1
+.if \el == 0
+    ldr     x0, [sp, #{TF_SP}]
+    msr     sp_el0, x0
+.endif
+    LOAD_GPRS
     add     sp, sp, #{FRAME}
     eret
+    dsb     nsh
+    isb
 .endm
 
     .section .text.vectors, "ax"
@@ -570,21 +591,7 @@ kstack_overflow:
     ldr     x0, [x0, #{CI_OVF_SP}]
     mov     sp, x0
     sub     sp, sp, #{FRAME}
-    stp     xzr, x1, [sp, #16 * 0]
-    stp     x2, x3, [sp, #16 * 1]
-    stp     x4, x5, [sp, #16 * 2]
-    stp     x6, x7, [sp, #16 * 3]
-    stp     x8, x9, [sp, #16 * 4]
-    stp     x10, x11, [sp, #16 * 5]
-    stp     x12, x13, [sp, #16 * 6]
-    stp     x14, x15, [sp, #16 * 7]
-    stp     x16, x17, [sp, #16 * 8]
-    stp     x18, x19, [sp, #16 * 9]
-    stp     x20, x21, [sp, #16 * 10]
-    stp     x22, x23, [sp, #16 * 11]
-    stp     x24, x25, [sp, #16 * 12]
-    stp     x26, x27, [sp, #16 * 13]
-    stp     x28, x29, [sp, #16 * 14]
+    STORE_GPRS xzr
     mrs     x0, tpidr_el0
     str     x0, [sp, #0]
     mrs     x0, tpidrro_el0
@@ -608,16 +615,30 @@ el1_irq:
     bl      {trap_irq}
     RESTORE_FRAME 1
 
+// From EL0 the frame-pointer chain starts afresh (x29 is the user's).
 el0_sync:
     SAVE_FRAME 0
+    mov     x29, xzr
     mov     x0, sp
     bl      {trap_el0_sync}
-    RESTORE_FRAME 0
+    b       el0_return
 
 el0_irq:
     SAVE_FRAME 0
+    mov     x29, xzr
     mov     x0, sp
-    bl      {trap_irq}
+    bl      {trap_el0_irq}
+    b       el0_return
+
+// Return to EL0 through the frame at sp (the top of the thread's kernel
+// stack). Also the end of a new thread's first switch (proc_trampoline).
+// userret is entered with interrupts masked, so a signal or reschedule
+// posted after it checked cannot slip in before the eret; it unmasks them
+// while it works and masks them again.
+el0_return:
+    msr     daifset, #3
+    mov     x0, sp
+    bl      {trap_userret}
     RESTORE_FRAME 0
 
 .macro BAD n, el
@@ -640,6 +661,133 @@ vec_bad_\n:
     BAD 13, 0
     BAD 14, 0
     BAD 15, 0
+
+    .section .text, "ax"
+
+// cpu_switchto_md(old: *mut Pcb, new: *const Pcb): push the callee-saved
+// registers (x19-x29, lr) as a switch frame, save sp and TPIDR_EL0 in old,
+// make new the CPU's current Pcb, load its TPIDR_EL0 and sp, pop its
+// switch frame and return into it. Interrupts are masked throughout (the
+// caller's precondition), so nothing runs between the sp switch and the
+// pops. The kernel entry stack needs no setting on arm64: it is SP_EL1,
+// which the new thread carries with it.
+    .globl cpu_switchto_md
+cpu_switchto_md:
+    stp     x19, x20, [sp, #-{SF}]!
+    stp     x21, x22, [sp, #16]
+    stp     x23, x24, [sp, #32]
+    stp     x25, x26, [sp, #48]
+    stp     x27, x28, [sp, #64]
+    stp     x29, x30, [sp, #80]
+    mov     x9, sp
+    str     x9, [x0, #{PCB_SP}]
+    mrs     x9, tpidr_el0
+    str     x9, [x0, #{PCB_TLS}]
+    ldr     x9, [x1, #{PCB_SP}]
+    ldr     x10, [x1, #{PCB_TLS}]
+    mrs     x11, tpidr_el1
+    str     x1, [x11, #{CI_CURPCB}]
+    mov     sp, x9
+    msr     tpidr_el0, x10
+    ldp     x21, x22, [sp, #16]
+    ldp     x23, x24, [sp, #32]
+    ldp     x25, x26, [sp, #48]
+    ldp     x27, x28, [sp, #64]
+    ldp     x29, x30, [sp, #80]
+    ldp     x19, x20, [sp], #{SF}
+    ret
+
+// A new thread's first switch returns here with its switch frame popped,
+// so sp is its trap frame: x19 = MI hook (proc_trampoline_mi), x20 =
+// function, x21 = argument. If the function returns, the thread goes to
+// user mode through the trap frame.
+    .globl proc_trampoline
+proc_trampoline:
+    mov     x0, x19
+    mov     x1, x20
+    mov     x2, x21
+    bl      {thread_start}
+    b       el0_return
+
+// The copy routines. Their user accesses are LDTR/STTR: unprivileged, so
+// they are checked against EL0's permissions (a kernel address faults even
+// if it slipped past the range check) and PAN does not apply to them, so
+// PAN stays on throughout. A fault on them (and only on them: see
+// trap.rs copy_fault) resumes at copy_fault through pcb_onfault. x3 keeps
+// the Pcb of the thread, which stays right even if a fault sleeps and the
+// thread resumes on another CPU.
+    .globl copy_routines_start
+copy_routines_start:
+
+// copyin_md(kdst, usrc, len) -> 0 or EFAULT
+    .globl copyin_md
+copyin_md:
+    mrs     x3, tpidr_el1
+    ldr     x3, [x3, #{CI_CURPCB}]
+    adr     x4, copy_fault
+    str     x4, [x3, #{PCB_ONFAULT}]
+1:  cmp     x2, #8
+    b.lo    2f
+    ldtr    x4, [x1]
+    str     x4, [x0], #8
+    add     x1, x1, #8
+    sub     x2, x2, #8
+    b       1b
+2:  cbz     x2, 3f
+    ldtrb   w4, [x1]
+    strb    w4, [x0], #1
+    add     x1, x1, #1
+    sub     x2, x2, #1
+    b       2b
+3:  str     xzr, [x3, #{PCB_ONFAULT}]
+    mov     x0, #0
+    ret
+
+// copyout_md(udst, ksrc, len) -> 0 or EFAULT
+    .globl copyout_md
+copyout_md:
+    mrs     x3, tpidr_el1
+    ldr     x3, [x3, #{CI_CURPCB}]
+    adr     x4, copy_fault
+    str     x4, [x3, #{PCB_ONFAULT}]
+1:  cmp     x2, #8
+    b.lo    2f
+    ldr     x4, [x1], #8
+    sttr    x4, [x0]
+    add     x0, x0, #8
+    sub     x2, x2, #8
+    b       1b
+2:  cbz     x2, 3f
+    ldrb    w4, [x1], #1
+    sttrb   w4, [x0]
+    add     x0, x0, #1
+    sub     x2, x2, #1
+    b       2b
+3:  str     xzr, [x3, #{PCB_ONFAULT}]
+    mov     x0, #0
+    ret
+
+copy_fault:
+    str     xzr, [x3, #{PCB_ONFAULT}]
+    mov     x0, #{EFAULT}
+    ret
+
+    .globl copy_routines_end
+copy_routines_end:
+
+// The signal trampoline, copied by the MI code to SIGCODE_VA in every
+// process. A handler returns here (lr = SIGCODE_VA) with sp back at the
+// signal context sendsig pushed: sigreturn(sp). It does not return; if it
+// fails, the udf traps (SIGILL).
+    .section .rodata.sigcode, "a"
+    .balign 16
+    .globl sigcode, esigcode
+sigcode:
+    mov     x0, sp
+    mov     x8, #{SYS_SIGRETURN}
+    svc     #0
+    udf     #0
+esigcode:
 "#,
     FRAME = const FRAME_SIZE,
     KSTACK_SHIFT = const KSTACK_SHIFT,
@@ -648,9 +796,63 @@ vec_bad_\n:
     TF_ELR = const offset_of!(trap::TrapFrame, tf_elr),
     TF_ESR = const offset_of!(trap::TrapFrame, tf_esr),
     CI_OVF_SP = const offset_of!(CpuInfoMd, ci_ovf_sp),
+    CI_CURPCB = const offset_of!(CpuInfoMd, ci_curpcb),
+    PCB_SP = const offset_of!(Pcb, pcb_sp),
+    PCB_TLS = const offset_of!(Pcb, pcb_tls),
+    PCB_ONFAULT = const offset_of!(Pcb, pcb_onfault),
+    SF = const SWITCHFRAME_SIZE,
+    EFAULT = const sys::errno::EFAULT,
+    SYS_SIGRETURN = const sys::syscall::SYS_sigreturn,
     trap_kstack_overflow = sym trap::trap_kstack_overflow,
     trap_el1_sync = sym trap::trap_el1_sync,
     trap_el0_sync = sym trap::trap_el0_sync,
+    trap_el0_irq = sym trap::trap_el0_irq,
+    trap_userret = sym trap::trap_userret,
     trap_irq = sym trap::trap_irq,
     trap_bad = sym trap::trap_bad,
+    thread_start = sym crate::vm_machdep::thread_start,
 );
+
+/// Bytes of the switch frame cpu_switchto_md pushes: x19-x29 and lr.
+pub const SWITCHFRAME_SIZE: usize = 12 * 8;
+
+/// The switch frame as cpu_switchto_md pushes and pops it.
+#[repr(C)]
+pub struct SwitchFrame {
+    pub sf_x19: u64,
+    pub sf_x20: u64,
+    pub sf_x21: u64,
+    pub sf_x22_x28: [u64; 7],
+    pub sf_x29: u64,
+    pub sf_lr: u64,
+}
+const _: () = assert!(core::mem::size_of::<SwitchFrame>() == SWITCHFRAME_SIZE);
+
+unsafe extern "C" {
+    /// See the assembly above. Before: interrupts masked, both Pcbs live.
+    pub fn cpu_switchto_md(old: *mut Pcb, new: *const Pcb);
+    /// First code of a new thread (the lr of its initial switch frame).
+    pub fn proc_trampoline();
+    /// Copy `len` bytes from user `usrc` to kernel `kdst`: 0 or EFAULT.
+    pub fn copyin_md(kdst: *mut u8, usrc: u64, len: usize) -> i32;
+    /// Copy `len` bytes from kernel `ksrc` to user `udst`: 0 or EFAULT.
+    pub fn copyout_md(udst: u64, ksrc: *const u8, len: usize) -> i32;
+    static copy_routines_start: u8;
+    static copy_routines_end: u8;
+    static sigcode: u8;
+    static esigcode: u8;
+}
+
+/// Whether `pc` lies in copyin_md/copyout_md (their faults are expected).
+pub fn in_copy_routine(pc: u64) -> bool {
+    (&raw const copy_routines_start as u64..&raw const copy_routines_end as u64).contains(&pc)
+}
+
+/// The signal trampoline's machine code.
+pub fn sigcode_bytes() -> &'static [u8] {
+    let start = &raw const sigcode;
+    let len = &raw const esigcode as usize - start as usize;
+    // SAFETY: sigcode..esigcode is a read-only array of instructions in
+    // .rodata that lives forever.
+    unsafe { core::slice::from_raw_parts(start, len) }
+}

@@ -1,14 +1,18 @@
 //! The arm64 machine: the `Machdep` implementation the MI kernel calls,
-//! the boot flow from locore to `kern::init_main::main`, and power off.
+//! the boot flow from locore to `kern::init_main::main`, power off, and
+//! the user register state (setregs, signal delivery, copyin/copyout).
 
+use core::ptr;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use kern::bootinfo::{BootInfo, MAX_MEM_REGIONS, MemRegion};
 use kern::cpu::CpuInfo;
-use kern::machdep::Machdep;
+use kern::machdep::{Efault, Machdep, Pcb, TrapFrame as MiTrapFrame};
+use uvm::pmap::{PmapRef, VmProt};
 use uvm::{round_page, trunc_page};
 
-use crate::{clock, cons, cpu, fdt, gic, intr, locore, pmap, psci};
+use crate::trap::{PSR_BTYPE, PSR_EL0T, PSR_USER_BITS, TrapFrame};
+use crate::{clock, cons, cpu, fdt, gic, intr, locore, pmap, psci, selftest, vm_machdep};
 
 /// The arm64 implementation of the MD interface.
 pub struct Arm64;
@@ -113,6 +117,7 @@ pub extern "C" fn arm64_init(dtb_pa: u64, load_pa: u64, boot_el: u64) -> ! {
         ram[i] = (s, s + len);
     }
     pmap::bootstrap(load_pa, &ram[..n]);
+    pmap::asid_init();
     fdt::scan(pmap::phys_to_kva(dtb_pa), dtb_pa);
     pmap::drop_idmap();
 
@@ -193,7 +198,8 @@ impl Machdep for Arm64 {
     /// Before: heap and page allocator work; boot CPU only, interrupts
     /// masked. After: GIC, timer (ticking on cpu0 once interrupts are
     /// enabled), PSCI attached; every CPU that came up is attached and
-    /// released into `cpu_hatch_mi`.
+    /// released into `cpu_hatch_mi`; the MD self-tests of threads, user
+    /// pmaps and user copies passed (they panic otherwise).
     fn cpu_configure() {
         let m = fdt::mach();
         pmap::selftest();
@@ -212,6 +218,7 @@ impl Machdep for Arm64 {
             log::warn!("mainbus0: {} more cpus than MAXCPUS ignored", m.cpus_dropped());
         }
         cpu::boot_secondaries();
+        selftest::run(m.bootargs);
     }
 
     /// SGI `gic::SGI_IPI` to an attached CPU. Before: `cpu_configure` ran.
@@ -269,80 +276,261 @@ impl Machdep for Arm64 {
         let v = unsafe { p.read_volatile() };
         log::error!("trap_selftest: read {v:#x} from {p:p} without a fault");
     }
+
     fn kstack_alloc() -> Option<usize> {
-        None
+        vm_machdep::kstack_alloc()
     }
-    fn kstack_free(_top: usize) {
-        unimplemented!("kstack_free")
+
+    fn kstack_free(top: usize) {
+        vm_machdep::kstack_free(top)
     }
-    fn cpu_thread_init(_pcb: &mut kern::machdep::Pcb, _top: usize, _func: fn(usize), _arg: usize) {
-        unimplemented!("cpu_thread_init")
+
+    fn cpu_thread_init(pcb: &mut Pcb, kstack_top: usize, func: fn(usize), arg: usize) {
+        vm_machdep::cpu_thread_init(pcb, kstack_top, func, arg)
     }
-    fn cpu_fork(
-        _tf: *const kern::machdep::TrapFrame,
-        _child: &mut kern::machdep::Pcb,
-        _top: usize,
-        _stack: usize,
-        _tls: u64,
-    ) {
-        unimplemented!("cpu_fork")
+
+    fn cpu_fork(parent_tf: *const MiTrapFrame, child: &mut Pcb, kstack_top: usize, stack: usize, tls: u64) {
+        vm_machdep::cpu_fork(parent_tf, child, kstack_top, stack, tls)
     }
-    fn trapframe_of(_top: usize) -> *mut kern::machdep::TrapFrame {
-        unimplemented!("trapframe_of")
+
+    fn trapframe_of(kstack_top: usize) -> *mut MiTrapFrame {
+        vm_machdep::trapframe_of(kstack_top) as *mut MiTrapFrame
     }
-    fn cpu_switchto(_old: *mut kern::machdep::Pcb, _new: *const kern::machdep::Pcb) {
-        unimplemented!("cpu_switchto")
+
+    /// Interrupts masked, `old`/`new` live (checked: interrupts). Sets
+    /// this CPU's current Pcb (for copy fault recovery) and TPIDR_EL0; the
+    /// kernel entry stack is implicit (SP_EL1 travels with the thread).
+    fn cpu_switchto(old: *mut Pcb, new: *const Pcb) {
+        // SAFETY: the MI caller upholds cpu_switchto's contract (live
+        // Pcbs, prepared by cpu_thread_init/cpu_fork or a previous switch).
+        unsafe { vm_machdep::cpu_switchto(old, new) }
     }
-    fn setregs(_tf: *mut kern::machdep::TrapFrame, _pcb: &mut kern::machdep::Pcb, _entry: u64, _sp: u64) {
-        unimplemented!("setregs")
+
+    fn setregs(tf: *mut MiTrapFrame, pcb: &mut Pcb, entry: u64, sp: u64) {
+        setregs(md_tf(tf), pcb, entry, sp)
     }
-    fn sendsig(_tf: *mut kern::machdep::TrapFrame, _catcher: u64, _sig: u32, _mask: u32) -> bool {
-        false
+
+    fn sendsig(tf: *mut MiTrapFrame, catcher: u64, sig: u32, mask: u32) -> bool {
+        sendsig(md_tf(tf), catcher, sig, mask)
     }
-    fn sigreturn(_tf: *mut kern::machdep::TrapFrame, _scp: u64) -> Result<u32, i32> {
-        Err(sys::errno::ENOSYS)
+
+    fn sigreturn(tf: *mut MiTrapFrame, scp: u64) -> Result<u32, i32> {
+        sigreturn(md_tf(tf), scp)
     }
+
+    /// `mov x0, sp; mov x8, #SYS_sigreturn; svc #0; udf #0` (locore).
     fn sigcode() -> &'static [u8] {
-        &[]
+        locore::sigcode_bytes()
     }
+    /// EM_AARCH64: the only user programs exec accepts here.
     fn elf_machine() -> u16 {
         183
     }
-    fn tf_pc_sp(_tf: *const kern::machdep::TrapFrame) -> (u64, u64) {
-        (0, 0)
+
+    /// (ELR, SP_EL0) of the frame.
+    fn tf_pc_sp(tf: *const MiTrapFrame) -> (u64, u64) {
+        // SAFETY: the MI code only passes frames the arch gave it.
+        let tf = unsafe { &*(tf as *const TrapFrame) };
+        (tf.tf_elr, tf.tf_sp)
     }
-    fn copyin(_uaddr: u64, _dst: &mut [u8]) -> Result<(), kern::machdep::Efault> {
-        Err(kern::machdep::Efault)
+
+    fn copyin(uaddr: u64, dst: &mut [u8]) -> Result<(), Efault> {
+        copyin(uaddr, dst)
     }
-    fn copyout(_src: &[u8], _uaddr: u64) -> Result<(), kern::machdep::Efault> {
-        Err(kern::machdep::Efault)
+
+    fn copyout(src: &[u8], uaddr: u64) -> Result<(), Efault> {
+        copyout(src, uaddr)
     }
 }
 
-// Placeholders until this arch implements the process-model half of the
-// MD interface (issue 3); nothing calls them yet.
 impl uvm::pmap::Pmap for Arm64 {
-    fn pmap_create() -> Option<uvm::pmap::PmapRef> {
-        None
+    fn pmap_create() -> Option<PmapRef> {
+        pmap::pmap_create()
     }
-    fn pmap_destroy(_pm: uvm::pmap::PmapRef) {
-        unimplemented!("pmap_destroy")
+    fn pmap_destroy(pm: PmapRef) {
+        pmap::pmap_destroy(pm)
     }
-    fn pmap_enter(_pm: uvm::pmap::PmapRef, _va: u64, _pa: u64, _prot: uvm::pmap::VmProt) -> bool {
-        false
+    fn pmap_enter(pm: PmapRef, va: u64, pa: u64, prot: VmProt) -> bool {
+        pmap::pmap_enter(pm, va, pa, prot)
     }
-    fn pmap_remove(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64) {
-        unimplemented!("pmap_remove")
+    fn pmap_remove(pm: PmapRef, sva: u64, eva: u64) {
+        pmap::pmap_remove(pm, sva, eva)
     }
-    fn pmap_protect(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64, _prot: uvm::pmap::VmProt) {
-        unimplemented!("pmap_protect")
+    fn pmap_protect(pm: PmapRef, sva: u64, eva: u64, prot: VmProt) {
+        pmap::pmap_protect(pm, sva, eva, prot)
     }
-    fn pmap_extract(_pm: uvm::pmap::PmapRef, _va: u64) -> Option<u64> {
-        None
+    fn pmap_extract(pm: PmapRef, va: u64) -> Option<u64> {
+        pmap::pmap_extract(pm, va)
     }
-    fn pmap_activate(_pm: uvm::pmap::PmapRef) {}
-    fn pmap_deactivate(_pm: uvm::pmap::PmapRef) {}
-    fn pmap_purge(_pm: uvm::pmap::PmapRef) {
-        unimplemented!("pmap_purge")
+    fn pmap_activate(pm: PmapRef) {
+        pmap::pmap_activate(pm)
+    }
+    fn pmap_deactivate(pm: PmapRef) {
+        pmap::pmap_deactivate(pm)
+    }
+    fn pmap_purge(pm: PmapRef) {
+        pmap::pmap_purge(pm)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// User register state: exec, signals, user copies.
+// ---------------------------------------------------------------------------
+
+fn md_tf<'a>(tf: *mut MiTrapFrame) -> &'a mut TrapFrame {
+    // SAFETY: the MI code only passes frames the arch gave it
+    // (trapframe_of, or the frame of the trap it is handling), which are
+    // live on the thread's kernel stack while it uses them.
+    unsafe { &mut *(tf as *mut TrapFrame) }
+}
+
+/// setregs (execve): enter `entry` at EL0t with sp = x0 = `sp` and every
+/// other register 0, flags clear, nothing masked; TPIDR_EL0 = 0 (also the
+/// live register when `pcb` is the running thread's, since cpu_switchto
+/// only loads it on the next switch).
+pub fn setregs(tf: &mut TrapFrame, pcb: &mut Pcb, entry: u64, sp: u64) {
+    *tf = TrapFrame { tf_x: [0; 31], tf_sp: sp, tf_elr: entry, tf_spsr: PSR_EL0T, tf_esr: 0, tf_far: 0 };
+    tf.tf_x[0] = sp;
+    pcb.pcb_tls = 0;
+    if ptr::eq(pcb, cpu::curpcb()) {
+        // SAFETY: TPIDR_EL0 is user state of the running thread.
+        unsafe { core::arch::asm!("msr tpidr_el0, xzr", options(nomem, nostack)) };
+    }
+}
+
+/// The signal context `sendsig` pushes on the user stack and `sigreturn`
+/// takes back (oxbsd/arm64 `struct sigcontext`), 288 bytes:
+///
+/// | offset | field       | contents                                    |
+/// |--------|-------------|---------------------------------------------|
+/// | 0      | `sc_x[31]`  | x0-x30 when the signal was taken            |
+/// | 248    | `sc_sp`     | the stack pointer (SP_EL0)                  |
+/// | 256    | `sc_pc`     | where to resume (ELR)                       |
+/// | 264    | `sc_spsr`   | NZCV and the other user-owned PSTATE bits   |
+/// | 272    | `sc_mask`   | the signal mask to restore (u32)            |
+/// | 276    | `sc_pad`    | 0                                           |
+/// | 280    | `sc_spare`  | 0, reserved                                 |
+///
+/// It sits 16-byte aligned directly below the interrupted stack pointer;
+/// the handler is entered with sp = x2 = its address and lr = SIGCODE_VA,
+/// so when the handler returns, the trampoline finds it at sp. No FP/SIMD
+/// state: user mode runs with FP/SIMD disabled.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigContext {
+    pub sc_x: [u64; 31],
+    pub sc_sp: u64,
+    pub sc_pc: u64,
+    pub sc_spsr: u64,
+    pub sc_mask: u32,
+    pub sc_pad: u32,
+    pub sc_spare: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<SigContext>() == 288);
+
+impl SigContext {
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: repr(C) of u64/u32 fields with no padding (size checked
+        // above), so every byte is initialised.
+        unsafe { core::slice::from_raw_parts(self as *const _ as *const u8, core::mem::size_of::<Self>()) }
+    }
+
+    pub fn as_bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above; any bit pattern is a valid SigContext.
+        unsafe { core::slice::from_raw_parts_mut(self as *mut _ as *mut u8, core::mem::size_of::<Self>()) }
+    }
+}
+
+/// sendsig: push a SigContext of `tf` below its user sp (copyout, so an
+/// unmapped or read-only stack fails cleanly) and point `tf` at
+/// `catcher(sig, 0, scp)` with sp = scp and lr = SIGCODE_VA. False, with
+/// `tf` unchanged, when the context cannot be written.
+pub fn sendsig(tf: &mut TrapFrame, catcher: u64, sig: u32, mask: u32) -> bool {
+    let size = core::mem::size_of::<SigContext>() as u64;
+    let Some(scp) = tf.tf_sp.checked_sub(size).map(|a| a & !15) else { return false };
+    if scp < sys::vmparam::VM_MIN_ADDRESS as u64 {
+        return false;
+    }
+    let sc = SigContext {
+        sc_x: tf.tf_x,
+        sc_sp: tf.tf_sp,
+        sc_pc: tf.tf_elr,
+        sc_spsr: tf.tf_spsr & PSR_USER_BITS,
+        sc_mask: mask,
+        sc_pad: 0,
+        sc_spare: 0,
+    };
+    if copyout(sc.as_bytes(), scp).is_err() {
+        return false;
+    }
+    tf.tf_x[0] = sig as u64;
+    tf.tf_x[1] = 0;
+    tf.tf_x[2] = scp;
+    tf.tf_x[30] = sys::vmparam::SIGCODE_VA as u64;
+    tf.tf_sp = scp;
+    tf.tf_elr = catcher;
+    // The handler starts afresh: no branch-type state from the
+    // interrupted instruction.
+    tf.tf_spsr &= PSR_USER_BITS & !PSR_BTYPE;
+    true
+}
+
+/// sigreturn: restore `tf` from the SigContext at user address `scp`.
+/// EFAULT when it cannot be read; EINVAL when its SPSR holds anything
+/// beyond the user-owned bits (another exception level or stack, masked
+/// interrupts, illegal state, single step...): such a frame would be a
+/// way into the kernel. `tf` is unchanged on error.
+pub fn sigreturn(tf: &mut TrapFrame, scp: u64) -> Result<u32, i32> {
+    let mut sc = SigContext::default();
+    copyin(scp, sc.as_bytes_mut()).map_err(|_| sys::errno::EFAULT)?;
+    if sc.sc_spsr & !PSR_USER_BITS != 0 {
+        return Err(sys::errno::EINVAL);
+    }
+    tf.tf_x = sc.sc_x;
+    tf.tf_sp = sc.sc_sp;
+    tf.tf_elr = sc.sc_pc;
+    tf.tf_spsr = sc.sc_spsr;
+    Ok(sc.sc_mask)
+}
+
+/// Whether `[uaddr, uaddr + len)` is inside user space (and does not wrap).
+fn user_range_ok(uaddr: u64, len: usize) -> bool {
+    uaddr >= sys::vmparam::VM_MIN_ADDRESS as u64
+        && uaddr.checked_add(len as u64).is_some_and(|end| end <= sys::vmparam::VM_MAXUSER_ADDRESS as u64)
+}
+
+/// copyin: see `Machdep::copyin`. Unprivileged loads (LDTR), PAN stays on;
+/// a fault resolves through kernel_pagefault when interrupts are enabled,
+/// else (or if unresolved) ends the copy with EFAULT (trap.rs copy_fault).
+/// Before: the current address space is the one `uaddr` belongs to.
+pub fn copyin(uaddr: u64, dst: &mut [u8]) -> Result<(), Efault> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    if !user_range_ok(uaddr, dst.len()) {
+        return Err(Efault);
+    }
+    // SAFETY: `dst` is a valid kernel buffer of that length; user
+    // accesses are unprivileged and their faults are recovered.
+    match unsafe { locore::copyin_md(dst.as_mut_ptr(), uaddr, dst.len()) } {
+        0 => Ok(()),
+        _ => Err(Efault),
+    }
+}
+
+/// copyout: as copyin, with unprivileged stores (STTR), so a read-only
+/// user page faults even though the kernel could write it.
+pub fn copyout(src: &[u8], uaddr: u64) -> Result<(), Efault> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    if !user_range_ok(uaddr, src.len()) {
+        return Err(Efault);
+    }
+    // SAFETY: as copyin.
+    match unsafe { locore::copyout_md(uaddr, src.as_ptr(), src.len()) } {
+        0 => Ok(()),
+        _ => Err(Efault),
     }
 }

@@ -34,7 +34,11 @@ mod pmap;
 #[cfg(target_os = "none")]
 mod psci;
 #[cfg(target_os = "none")]
+mod selftest;
+#[cfg(target_os = "none")]
 mod trap;
+#[cfg(target_os = "none")]
+mod vm_machdep;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
