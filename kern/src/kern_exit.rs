@@ -69,6 +69,10 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
     let pr = p.p_p.clone();
     assert!(!p.has_flag(P_SYSTEM), "exit1: kernel thread");
     p.set_flag(P_WEXIT);
+    if pr.ps_pid == INIT_PID && (kind == ExitKind::Process || pr.ps_threadcnt.load(Ordering::Acquire) == 1) {
+        // As OpenBSD: nothing can run without init to adopt orphans.
+        panic!("init died (status {xstat:#x})");
+    }
     if kind == ExitKind::Process {
         let old = pr.ps_flags.fetch_or(PS_EXITING | PS_SINGLEEXIT, Ordering::AcqRel);
         // If another thread is already exiting the process, this one just
