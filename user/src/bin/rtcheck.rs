@@ -146,6 +146,8 @@ fn threads() -> Check {
     static TIDS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
     let main_tid = rt::getthrid();
     let mut hs = Vec::new();
+    // The index itself moves into each thread's closure.
+    #[allow(clippy::needless_range_loop)]
     for i in 0..4 {
         let h = rt::thread_spawn(
             move || {
