@@ -222,29 +222,32 @@ pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<
     let elf = elf_parse(img)?;
     let p = curproc();
     let pr = p.p_p.clone();
-    if pr.ps_threadcnt.load(Ordering::Acquire) > 1 {
-        // Multi-threaded exec would have to single-thread first; oxbsd
-        // refuses it rather than leave threads running on a dead map.
-        return Err(EBUSY);
-    }
     let vm = build_vmspace(img, &elf)?;
+    // The other threads exit first (they hold their own references to the
+    // old map, dropped by the reaper once they are off their CPUs).
+    if !crate::kern_exit::single_thread_set(p, &pr, false) {
+        uvm_glue::uvmspace_free(vm);
+        crate::kern_exit::exit1(0, crate::kern_exit::ExitKind::Thread);
+    }
     let (stack, sp) = build_stack(argv, envp, &elf);
 
     // Point of no return: switch this thread to the new map.
     let pm = vm.vm_pmap;
-    let old = {
+    let (old, mine) = {
         let s = machdep::intr_disable();
-        let old = pr.ps_vmspace.lock().replace(vm);
-        let oldpm = p.p_pmap.swap(pm as u64, Ordering::AcqRel) as usize;
+        let old = pr.ps_vmspace.lock().replace(vm.clone());
+        let oldpm = p.p_pmap.load(Ordering::Acquire) as usize;
+        let mine = p.set_vmspace(Some(vm));
         if oldpm != 0 {
             machdep::pmap_deactivate(oldpm);
         }
         machdep::pmap_activate(pm);
         machdep::intr_restore(s);
-        old
+        (old, mine)
     };
-    // The old map is loaded nowhere now: this was its only thread.
-    if let Some(o) = old {
+    // This CPU no longer runs on the old map; any other thread that did
+    // holds its own reference until the reaper frees it.
+    for o in [old, mine].into_iter().flatten() {
         uvm_glue::uvmspace_free(o);
     }
     if copyout(&stack, sp).is_err() {

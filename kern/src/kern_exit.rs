@@ -79,7 +79,7 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
         // goes away: its status is not the process's.
         if old & PS_EXITING == 0 {
             pr.ps_xstat.store(xstat, Ordering::Release);
-            single_thread_exit(p, &pr);
+            single_thread_set(p, &pr, true);
         }
     }
 
@@ -139,12 +139,20 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
 }
 
 /// Make every other thread of the process exit and wait until they have
-/// left the thread list. They notice PS_SINGLEEXIT at their next userret
-/// or interruptible sleep; the last to go wakes us.
-fn single_thread_exit(p: &Proc, pr: &Arc<Process>) {
+/// left the thread list (exit, and exec). They notice PS_SINGLEEXIT at
+/// their next userret or interruptible sleep; the last to go wakes us.
+/// For exec (`exiting` false) the flag is cleared again once alone; false
+/// when another thread got there first (the caller must then exit).
+pub fn single_thread_set(p: &Proc, pr: &Arc<Process>, exiting: bool) -> bool {
     let ident = &pr.ps_threadcnt as *const _ as usize;
     {
         let mut inner = pr.ps_mtx.lock();
+        if !exiting {
+            if pr.has_flag(PS_SINGLEEXIT) {
+                return false;
+            }
+            pr.set_flag(PS_SINGLEEXIT);
+        }
         inner.ps_single = p as *const Proc as *mut Proc;
         for &t in inner.ps_threads.iter() {
             if !core::ptr::eq(t, p) {
@@ -157,8 +165,17 @@ fn single_thread_exit(p: &Proc, pr: &Arc<Process>) {
         if pr.ps_threadcnt.load(Ordering::Acquire) <= 1 {
             break;
         }
+        if !exiting && pr.has_flag(PS_EXITING) {
+            // Another thread is exiting the whole process: exec loses.
+            return false;
+        }
         let _ = msleep(ident, inner, &pr.ps_mtx, PWAIT, "sthread", 1, false);
     }
+    if !exiting {
+        pr.ps_mtx.lock().ps_single = core::ptr::null_mut();
+        pr.clear_flag(PS_SINGLEEXIT);
+    }
+    true
 }
 
 /// A thread of a process being single-threaded for exit calls this from
@@ -210,6 +227,9 @@ fn proc_free(p: *mut Proc) {
     }
     let last = b.has_flag(P_LASTTHREAD);
     machdep::kstack_free(b.p_kstack);
+    if let Some(vm) = b.set_vmspace(None) {
+        uvm_glue::uvmspace_free(vm);
+    }
     let pr = b.p_p.clone();
     drop(b);
     kern_proc::release_thread();

@@ -72,14 +72,13 @@ pub fn fork1(tf: *mut TrapFrame) -> Result<Pid, i32> {
         drop(pi);
         pr.ps_mtx.lock().ps_sigacts = acts;
     }
-    let pmap = cvm.vm_pmap;
-    *pr.ps_vmspace.lock() = Some(cvm);
+    *pr.ps_vmspace.lock() = Some(cvm.clone());
 
     let p = Box::into_raw(Proc::new(pid, pr.clone(), top, PUSER));
     // SAFETY: just allocated; not visible to anyone else yet.
     let cp = unsafe { &*p };
     cp.p_sigmask.store(parent.p_sigmask.load(Ordering::Relaxed), Ordering::Relaxed);
-    cp.p_pmap.store(pmap as u64, Ordering::Relaxed);
+    cp.set_vmspace(Some(cvm));
     // SAFETY: the Pcb is ours until the thread is queued.
     let tls = unsafe { (*parent.pcb()).pcb_tls };
     machdep::cpu_fork(tf, unsafe { &mut *cp.pcb() }, top, 0, tls);
@@ -111,7 +110,7 @@ pub fn tfork(tf: *mut TrapFrame, tcb: u64, tidp: u64, stack: u64) -> Result<Pid,
     // SAFETY: just allocated; not visible yet.
     let cp = unsafe { &*p };
     cp.p_sigmask.store(parent.p_sigmask.load(Ordering::Relaxed), Ordering::Relaxed);
-    cp.p_pmap.store(parent.p_pmap.load(Ordering::Relaxed), Ordering::Relaxed);
+    cp.set_vmspace(pr.vmspace());
     // SAFETY: as above.
     machdep::cpu_fork(tf, unsafe { &mut *cp.pcb() }, top, stack as usize, tcb);
     if tidp != 0

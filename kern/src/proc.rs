@@ -137,6 +137,12 @@ pub struct Proc {
     pub p_sticks: AtomicU64,
     /// The user pmap to load when this thread runs (0: kernel only).
     pub p_pmap: AtomicU64,
+    /// This thread's reference to the address space it runs on. Dropped
+    /// only by the reaper, once the thread is off its CPU, so the last
+    /// reference to a map — whose drop tears it down — can never go while
+    /// some CPU still runs a thread on it (DESIGN invariant 2). Written by
+    /// the thread itself (exec) or before it is published (fork).
+    pub p_vmspace: UnsafeCell<Option<Arc<crate::uvm_glue::VmSpace>>>,
     /// Where `__threxit` clears the thread id (0: nowhere).
     pub p_threxit_tid: AtomicU64,
     sched: UnsafeCell<ProcSched>,
@@ -160,6 +166,7 @@ impl Proc {
             p_uticks: AtomicU64::new(0),
             p_sticks: AtomicU64::new(0),
             p_pmap: AtomicU64::new(0),
+            p_vmspace: UnsafeCell::new(None),
             p_threxit_tid: AtomicU64::new(0),
             sched: UnsafeCell::new(ProcSched {
                 p_stat: ProcStat::Sidl,
@@ -190,6 +197,15 @@ impl Proc {
     }
     pub fn clear_flag(&self, f: u32) {
         self.p_flag.fetch_and(!f, Ordering::AcqRel);
+    }
+
+    /// Point this thread at `vm` (its pmap and its reference), returning
+    /// the reference it held. Only the thread itself, or its creator before
+    /// publishing it, may call this.
+    pub fn set_vmspace(&self, vm: Option<Arc<crate::uvm_glue::VmSpace>>) -> Option<Arc<crate::uvm_glue::VmSpace>> {
+        self.p_pmap.store(vm.as_ref().map_or(0, |v| v.vm_pmap as u64), Ordering::Release);
+        // SAFETY: per the contract above, no one else touches the field.
+        unsafe { core::mem::replace(&mut *self.p_vmspace.get(), vm) }
     }
 
     pub fn pcb(&self) -> *mut Pcb {
