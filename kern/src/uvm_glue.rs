@@ -289,9 +289,12 @@ pub fn sys_mprotect(addr: u64, len: u64, prot: i32) -> Result<(), i32> {
 /// The VM statistics the tests read (free pages, process counts).
 pub fn vmstats() -> sys::sysctl::KernVmStats {
     let _ = kern_sched::SCHED_RUNNING.load(Ordering::Relaxed);
+    let heap = crate::kern_malloc::kmem_stats();
     sys::sysctl::KernVmStats {
         free_pages: uvm_init::uvmexp_free() as u64,
         total_pages: uvm_init::uvmexp_total() as u64,
+        heap_pages: (heap.total as u64).div_ceil(PAGE_SIZE),
+        heap_allocated: heap.allocated as u64,
         nprocs: crate::kern_proc::NPROCS.load(Ordering::Relaxed),
         nthreads: crate::kern_proc::NTHREADS.load(Ordering::Relaxed),
         maxprocs: crate::kern_proc::MAXPROCESS,

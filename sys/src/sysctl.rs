@@ -52,8 +52,15 @@ pub struct KinfoProc {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernVmStats {
+    /// Pages in the page allocator's free list.
     pub free_pages: u64,
     pub total_pages: u64,
+    /// Pages the kernel heap has taken from the page allocator (it keeps
+    /// them once grown): `free_pages + heap_pages` is the count to compare
+    /// against a baseline.
+    pub heap_pages: u64,
+    /// Bytes allocated in the kernel heap right now.
+    pub heap_allocated: u64,
     pub nprocs: u32,
     pub nthreads: u32,
     pub maxprocs: u32,
