@@ -53,8 +53,8 @@ pub struct MpTrampData {
     pub entry: u64,
 }
 
-/// 1 when the CPUs have SMAP (CR4.SMAP on): the entry code and the copy
-/// routine then execute clac/stac, which fault without it.
+/// 1 when the CPUs have SMAP (CR4.SMAP on): the copy routine then sets
+/// RFLAGS.AC around its user accesses.
 pub static MD_SMAP: AtomicU8 = AtomicU8::new(0);
 
 unsafe extern "C" {
@@ -341,7 +341,11 @@ md_call_on_stack:
 // (they must not switch threads off an IST stack).
 //
 // SMAP: RFLAGS.AC survives an interrupt, so user mode could enter the
-// kernel with SMAP lifted; every entry clears it (clac) when SMAP is on.
+// kernel with SMAP lifted (and an interrupt during a user copy would run
+// its handler so): every entry whose saved RFLAGS has AC clears it. AC is
+// changed with pushfq/popfq rather than clac/stac: same effect, and the
+// nested KVM these kernels are tested under cannot execute clac/stac (its
+// instruction emulator gives up and kills the guest).
 global_asm!(
     r#"
     .macro PUSH_GPRS
@@ -380,10 +384,13 @@ global_asm!(
     popq %rax
     .endm
 
-    .macro CLAC_IF_SMAP
-    testb $1, {smap}(%rip)
+    /* after PUSH_GPRS: clear AC if the interrupted context had it */
+    .macro CLEAR_AC
+    testl ${psl_ac}, {tf_rflags}(%rsp)
     jz 77f
-    clac
+    pushfq
+    andl ${not_psl_ac}, (%rsp)
+    popfq
 77:
     .endm
 
@@ -415,7 +422,7 @@ alltraps:
     jz 1f
     swapgs
 1:
-    CLAC_IF_SMAP
+    CLEAR_AC
     cld
     movq %rsp, %rdi
     /* 22 quadwords on a 16-byte aligned hardware frame: still aligned */
@@ -439,7 +446,7 @@ paranoidtraps:
     swapgs
     movl $1, %ebx
 1:
-    CLAC_IF_SMAP
+    CLEAR_AC
     movq %rsp, %rdi
     call {trap_paranoid}
     testl %ebx, %ebx
@@ -592,7 +599,9 @@ md_copy_user_start:
     movq %rax, {pcb_onfault}(%r8)
     testb $1, {smap}(%rip)
     jz 1f
-    stac
+    pushfq                          /* stac */
+    orl ${psl_ac}, (%rsp)
+    popfq
 1:
     movq %rdx, %rcx
     rep movsb
@@ -600,7 +609,9 @@ md_copy_user_start:
 2:
     testb $1, {smap}(%rip)
     jz 4f
-    clac
+    pushfq                          /* clac */
+    andl ${not_psl_ac}, (%rsp)
+    popfq
 4:
     movq %r9, {pcb_onfault}(%r8)
     ret
@@ -669,6 +680,9 @@ md_switch_check:
     child_start = sym crate::machdep::md_child_start,
     smap = sym MD_SMAP,
     tf_cs = const offset_of!(TrapFrame, cs),
+    tf_rflags = const offset_of!(TrapFrame, rflags),
+    psl_ac = const crate::cpufunc::PSL_AC,
+    not_psl_ac = const !(crate::cpufunc::PSL_AC as u32),
     ci_scratch = const offset_of!(CpuInfoMd, ci_scratch),
     ci_kstack_top = const offset_of!(CpuInfoMd, ci_kstack_top),
     ci_curpcb = const offset_of!(CpuInfoMd, ci_curpcb),

@@ -72,8 +72,18 @@ impl Machdep for Amd64 {
         unsafe { cpufunc::sti() };
     }
 
-    /// `sti; hlt`: returns after one interrupt, with interrupts enabled.
+    /// `sti; hlt`: returns after one interrupt, with interrupts enabled. If
+    /// kernel stacks freed with interrupts masked are waiting, frees them
+    /// instead (with interrupts enabled) and returns at once, a spurious
+    /// wakeup as far as the caller is concerned.
     fn cpu_idle_wait() {
+        if pmap::kstack_deferred() {
+            // SAFETY: the MI idle loop holds no lock here; interrupts may
+            // be taken.
+            unsafe { cpufunc::sti() };
+            pmap::kstack_drain_deferred();
+            return;
+        }
         // SAFETY: `sti` takes effect after the next instruction, so an
         // interrupt pending now is taken after `hlt` starts waiting, and
         // wakes it: no wakeup is lost between the caller's check and here.
@@ -128,10 +138,10 @@ impl Machdep for Amd64 {
     }
 
     /// Unmaps the stack, shoots it down on every CPU, frees its pages (and
-    /// page-table page once unused) and its slot. Besides the trait's
-    /// precondition (no CPU runs on it), the caller must be able to wait
-    /// for the other CPUs' acknowledgement: interrupts enabled, or at least
-    /// no spin lock held that another CPU spins for with interrupts masked.
+    /// page-table page once unused) and its slot, at once if interrupts are
+    /// enabled; with them masked (e.g. from the switch path) that waits for
+    /// the next kstack_alloc/kstack_free with interrupts on or the next
+    /// `cpu_idle_wait`, since the shootdown must wait for the other CPUs.
     fn kstack_free(top: usize) {
         pmap::kstack_free_thread(top as u64)
     }

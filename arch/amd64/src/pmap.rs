@@ -583,6 +583,9 @@ unsafe fn kstack_pte(va: u64, alloc: bool) -> Option<*mut u64> {
 /// aligned), or None when out of pages or slots (nothing is kept then).
 /// The pages are not zeroed: nothing reads a stack before writing it.
 pub fn kstack_alloc_thread() -> Option<u64> {
+    if cpufunc::read_rflags() & cpufunc::PSL_I != 0 {
+        kstack_drain_deferred();
+    }
     let slot = KSTACKS.lock().take()?;
     let base = KSTACK_AREA + slot as u64 * KSTACK_SLOT;
     let mut ok = true;
@@ -606,25 +609,68 @@ pub fn kstack_alloc_thread() -> Option<u64> {
     NKSTACKS.fetch_add(1, Ordering::Relaxed);
     let top = base + KSTACK_SLOT;
     if !ok {
-        kstack_free_thread(top);
+        kstack_free_now(top);
         return None;
     }
     Some(top)
 }
 
-/// Free a thread stack from `kstack_alloc_thread`: unmap it, shoot the
-/// range down on every CPU, then free its pages, its page-table page if no
-/// other stack uses it, and its slot. Before: no CPU runs on it, and the
-/// caller can wait for the other CPUs (interrupts enabled, or at least no
-/// spin lock held that another CPU spins for with interrupts masked: the
-/// shootdown needs their answer). After: the free page count is what it
-/// was before the allocation.
+/// Stacks freed with interrupts masked, waiting to be freed for real: a
+/// list linked through each stack's top word (the stack is still mapped
+/// and nobody runs on it), newest first.
+static KSTACK_DEFERRED: AtomicU64 = AtomicU64::new(0);
+
+/// Free a thread stack from `kstack_alloc_thread`. Freeing means a TLB
+/// shootdown that waits for every other CPU, which must not happen where
+/// another CPU may be spinning with interrupts masked for a lock the caller
+/// holds (the scheduler lock in the switch path, say). So: with interrupts
+/// enabled the stack is freed now (and any deferred ones with it); with
+/// them masked it is queued and freed by the next `kstack_alloc_thread` or
+/// `kstack_free_thread` with interrupts enabled, or by the next
+/// `cpu_idle_wait` on any CPU. Before: no CPU runs on the stack. After:
+/// now or at that point, the free page count is back to what it was
+/// before the allocation.
 pub fn kstack_free_thread(top: u64) {
-    let off = top.wrapping_sub(KSTACK_AREA);
-    assert!(
-        top > KSTACK_AREA && off.is_multiple_of(KSTACK_SLOT) && off / KSTACK_SLOT <= MAX_KSTACKS as u64,
-        "kstack_free: {top:#x} is not a thread stack top"
-    );
+    assert!(kstack_guard(top).is_some(), "kstack_free: {top:#x} is not a thread stack top");
+    if cpufunc::read_rflags() & cpufunc::PSL_I == 0 {
+        let link = (top - 8) as *mut u64;
+        let mut head = KSTACK_DEFERRED.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the stack is still mapped and no CPU runs on it
+            // (contract); its top word is ours until the drain.
+            unsafe { link.write_volatile(head) };
+            match KSTACK_DEFERRED.compare_exchange_weak(head, top, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+    kstack_drain_deferred();
+    kstack_free_now(top);
+}
+
+/// Are stacks waiting in the deferred list?
+pub fn kstack_deferred() -> bool {
+    KSTACK_DEFERRED.load(Ordering::Relaxed) != 0
+}
+
+/// Free every deferred stack. Before: interrupts enabled.
+pub fn kstack_drain_deferred() {
+    let mut top = KSTACK_DEFERRED.swap(0, Ordering::Acquire);
+    while top != 0 {
+        // SAFETY: written by kstack_free_thread before the stack was
+        // queued; the stack is still mapped.
+        let next = unsafe { ((top - 8) as *const u64).read_volatile() };
+        kstack_free_now(top);
+        top = next;
+    }
+}
+
+/// Unmap a thread stack, shoot the range down on every CPU, then free its
+/// pages, its page-table page if no other stack uses it, and its slot.
+/// Before: nobody runs on it; interrupts enabled (the shootdown waits).
+fn kstack_free_now(top: u64) {
+    let off = top - KSTACK_AREA;
     let slot = (off / KSTACK_SLOT - 1) as usize;
     let base = top - KSTACK_SLOT;
     // The stack's pages and at most two page-table pages (a slot may
@@ -896,21 +942,19 @@ pub fn tlb_invalidate_user_local(va: u64, len: u64) {
 /// After a shootdown request for `pm` reached this CPU while it runs `pm`
 /// and it invalidated the range: it holds no stale entry for `pm` now.
 pub fn pmap_shot_here(pm: PmapRef, cpuid: u32) {
-    if pcid_enabled() {
-        pm_of(pm).pm_stale.fetch_and(!cpu_bit(cpuid), Ordering::SeqCst);
-    }
+    pm_of(pm).pm_stale.fetch_and(!cpu_bit(cpuid), Ordering::SeqCst);
 }
 
 /// Make every CPU stop using translations of `[va, va + len)` in `pm`:
 /// invalidate here if `pm` is loaded here, send the shootdown IPI to every
 /// other CPU whose `ci_proc_pmap` is `pm` and wait for them; with PCIDs,
-/// mark `pm` stale on all the others first. Before: the PTEs are changed;
+/// mark `pm` stale on all the others first (kept without PCIDs too). Before: the PTEs are changed;
 /// interrupts enabled (or see `intr::tlb_shootdown`).
 fn pmap_shootrange(pm_ref: PmapRef, pm: &PmapMd, va: u64, len: u64) {
     PMAP_STATS.shootdowns.fetch_add(1, Ordering::Relaxed);
-    if pcid_enabled() {
-        pm.pm_stale.fetch_or(u64::MAX, Ordering::SeqCst);
-    }
+    // Kept without PCIDs too (the loads ignore it then): one atomic, and
+    // the protocol is exercised, and tested, on every CPU.
+    pm.pm_stale.fetch_or(u64::MAX, Ordering::SeqCst);
     let targets = with_intr_disabled(|| {
         let me = curcpu_md();
         let mut mask = 0;
@@ -1143,19 +1187,33 @@ pub fn pmap_activate(pm_ref: PmapRef) {
         return;
     }
     let v = pcid_of(pm);
-    let generation = v >> 12;
-    if generation != ci.ci_pcid_gen.load(Ordering::Relaxed) {
-        // First PCID of a new generation here: entries tagged with it may
-        // belong to whatever pmap had it before.
+    let (flush_all, keep) = pcid_load_mode(ci.ci_pcid_gen.load(Ordering::Relaxed), v, stale);
+    if flush_all {
         tlb_flush_all_pcids();
-        ci.ci_pcid_gen.store(generation, Ordering::Relaxed);
+        ci.ci_pcid_gen.store(v >> 12, Ordering::Relaxed);
         PMAP_STATS.pcid_full_flushes.fetch_add(1, Ordering::Relaxed);
-    } else if stale {
+    } else if !keep {
         PMAP_STATS.pcid_flushes.fetch_add(1, Ordering::Relaxed);
     }
     // SAFETY: as above; the PCID is this pmap's in the generation this CPU
     // has flushed for, and it keeps its entries only when none is stale.
-    unsafe { lcr3_pcid(pm.pm_pml4, v & PCID_MAX, !stale) };
+    unsafe { lcr3_pcid(pm.pm_pml4, v & PCID_MAX, keep) };
+}
+
+/// How a CPU whose TLB holds PCIDs of generation `cpu_gen` loads a pmap
+/// whose PCID value is `pcid_val` and which may have `stale` entries here:
+/// (flush every PCID first, keep this PCID's entries). A PCID of a newer
+/// generation may still tag entries of whatever pmap had it before, hence
+/// the full flush; a stale pmap flushes its own PCID with the load.
+pub fn pcid_load_mode(cpu_gen: u64, pcid_val: u64, stale: bool) -> (bool, bool) {
+    let newer = pcid_val >> 12 != cpu_gen;
+    (newer, !newer && !stale)
+}
+
+/// `pm`'s PCID value in the current generation, allocated if needed
+/// (tests; `pmap_activate` does this when PCIDs are on).
+pub fn pmap_pcid_get(pm: PmapRef) -> u64 {
+    pcid_of(pm_of(pm))
 }
 
 pub fn pmap_deactivate(pm_ref: PmapRef) {

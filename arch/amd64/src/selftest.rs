@@ -73,11 +73,30 @@ pub fn md_selftest() {
     cli();
 }
 
-/// The PCID allocator hands out 1..=max, then starts a new generation.
+/// The PCID allocator hands out 1..=max, then starts a new generation;
+/// pmaps get distinct PCIDs, keep them until purged; a CPU flushes all on
+/// a newer generation and a PCID when its pmap is stale there. (Runs
+/// without CR4.PCIDE too: only the %cr3 loads depend on it.)
 fn test_pcid_space() {
     let mut sp = PcidSpace { generation: 1, next: 1 };
     let got: [(u64, bool); 4] = core::array::from_fn(|_| sp.alloc(3));
     assert_eq!(got, [(1 << 12 | 1, false), (1 << 12 | 2, false), (1 << 12 | 3, false), (2 << 12 | 1, true)]);
+    let mode = pmap::pcid_load_mode;
+    assert_eq!(mode(1, 1 << 12 | 5, false), (false, true), "same generation, not stale: keep");
+    assert_eq!(mode(1, 1 << 12 | 5, true), (false, false), "stale: flush this PCID");
+    assert_eq!(mode(1, 2 << 12 | 5, false), (true, false), "newer generation: flush all");
+    let free0 = uvmexp_free();
+    let (a, b) = (pmap_create().unwrap(), pmap_create().unwrap());
+    let (pa, pb) = (pmap::pmap_pcid_get(a), pmap::pmap_pcid_get(b));
+    assert!(pa & 0xfff != 0 && pb & 0xfff != 0 && pa != pb && pa >> 12 == pb >> 12, "pcids {pa:#x} {pb:#x}");
+    assert_eq!(pmap::pmap_pcid_get(a), pa, "a pmap's PCID changed");
+    pmap_purge(a);
+    assert_eq!(pmap::pmap_pcid_state(a), (0, 0), "purge must retire the PCID");
+    let pa2 = pmap::pmap_pcid_get(a);
+    assert!(pa2 != pa && pa2 != pb, "a retired PCID came back in the same generation");
+    pmap_destroy(a);
+    pmap_destroy(b);
+    assert_eq!(uvmexp_free(), free0);
 }
 
 // ----- kernel stacks -----
@@ -86,6 +105,9 @@ fn test_kstacks() -> usize {
     const N: usize = 6;
     let free0 = uvmexp_free();
     let n0 = pmap::NKSTACKS.load(Ordering::Relaxed);
+    // Freeing waits for the other CPUs' shootdown answers: interrupts on.
+    // SAFETY: the boot CPU is set up; the test holds no lock.
+    unsafe { sti() };
     let tops: [u64; N] = core::array::from_fn(|_| kstack_alloc_thread().expect("kstack_alloc failed"));
     let size = USPACE_PAGES * PAGE_SIZE;
     for (i, &top) in tops.iter().enumerate() {
@@ -115,7 +137,22 @@ fn test_kstacks() -> usize {
     // The lowest slot comes back first.
     let again = kstack_alloc_thread().expect("kstack_alloc failed");
     assert_eq!(again, *tops.iter().min().unwrap(), "kstack slot not reused");
+    // Freed with interrupts masked: deferred, then freed by the idle wait.
+    cli();
     kstack_free_thread(again);
+    assert!(pmap::kstack_deferred() && uvmexp_free() < free0, "masked kstack_free did not defer");
+    <Amd64 as Machdep>::cpu_idle_wait();
+    cli();
+    assert!(!pmap::kstack_deferred(), "cpu_idle_wait did not drain the deferred stacks");
+    assert_eq!(uvmexp_free(), free0);
+    // And by the next free with interrupts on.
+    let (a, b) = (kstack_alloc_thread().unwrap(), kstack_alloc_thread().unwrap());
+    kstack_free_thread(a);
+    // SAFETY: the boot CPU is set up; the test holds no lock.
+    unsafe { sti() };
+    kstack_free_thread(b);
+    cli();
+    assert!(!pmap::kstack_deferred());
     assert_eq!(uvmexp_free(), free0);
     N
 }
@@ -241,6 +278,8 @@ fn test_switch() -> usize {
     assert_eq!(st.hooks, 2, "the first-switch hook ran {} times", st.hooks);
     assert_eq!(st.log, [0, 1, 0, 1, 0, 1, 0, 1], "switch order");
     assert!(switch_state_ok(ci, st.boot, boot_top, 0), "boot context not restored");
+    // SAFETY: back in the boot context; the test holds no lock.
+    unsafe { sti() };
     for top in st.top {
         kstack_free_thread(top);
     }
@@ -384,13 +423,15 @@ fn test_pmap_copy() {
     assert_eq!(read_u64(U1).map(|v| v as u8), Some(9));
     deactivate_here(pm);
     let flushes0 = PMAP_STATS.pcid_flushes.load(Ordering::Relaxed);
+    let mybit = 1u64 << curcpu_md().ci_mi.ci_cpuid;
+    assert_eq!(pmap::pmap_pcid_state(pm).1 & mybit, 0, "stale here right after running it");
     assert!(pmap_enter(pm, U1, p4, VmProt::READ));
+    assert_eq!(pmap::pmap_pcid_state(pm).1, u64::MAX, "a change while unloaded must mark every cpu");
     activate_here(pm);
+    assert_eq!(pmap::pmap_pcid_state(pm).1, !mybit, "activation must take this cpu's stale bit");
     assert_eq!(read_u64(U1), Some(0x4444_4444_4444_4444), "stale translation after reactivation");
     if pmap::pcid_enabled() {
         assert_eq!(PMAP_STATS.pcid_flushes.load(Ordering::Relaxed), flushes0 + 1, "no PCID flush");
-        let (pcid, stale) = pmap::pmap_pcid_state(pm);
-        assert!(pcid & 0xfff != 0 && stale & 1 << curcpu_md().ci_mi.ci_cpuid == 0);
     }
 
     // Remove everything in one sweep over absent tables; tables stay.
@@ -649,19 +690,19 @@ fn test_shootdown() -> Option<u64> {
     let before = counts();
     pmap_remove(pm, U1, U1 + PAGE_SIZE);
     assert_eq!(counts(), before, "shootdown IPI to a cpu that does not run the pmap");
-    if pmap::pcid_enabled() {
-        let (_, stale) = pmap::pmap_pcid_state(pm);
-        assert!(stale & 1 << o != 0, "pmap not marked stale for the cpu that ran it");
-        assert!(pmap_enter(pm, U1, pb, VmProt::READ));
-        let f0 = PMAP_STATS.pcid_flushes.load(Ordering::Relaxed)
-            + PMAP_STATS.pcid_full_flushes.load(Ordering::Relaxed);
-        assert_eq!(cpu_xcall(other, x_activate, pm), pm);
-        let f1 = PMAP_STATS.pcid_flushes.load(Ordering::Relaxed)
-            + PMAP_STATS.pcid_full_flushes.load(Ordering::Relaxed);
-        assert!(f1 > f0, "no PCID flush on reactivation");
-        assert_eq!(cpu_xcall(other, x_read, U1 as usize), 0xbbbb_bbbb_bbbb_bb77);
-        assert_eq!(cpu_xcall(other, x_deactivate, pm), 0);
-    }
+    // That cpu may hold entries tagged with pm's PCID: it must flush them
+    // when it runs pm again, and then see the current mapping.
+    assert!(pmap::pmap_pcid_state(pm).1 & 1 << o != 0, "pmap not marked stale for the cpu that ran it");
+    assert!(pmap_enter(pm, U1, pb, VmProt::READ));
+    let flushes = || {
+        PMAP_STATS.pcid_flushes.load(Ordering::Relaxed) + PMAP_STATS.pcid_full_flushes.load(Ordering::Relaxed)
+    };
+    let f0 = flushes();
+    assert_eq!(cpu_xcall(other, x_activate, pm), pm);
+    assert_eq!(pmap::pmap_pcid_state(pm).1 & 1 << o, 0, "reactivation kept the stale bit");
+    assert!(!pmap::pcid_enabled() || flushes() > f0, "no PCID flush on reactivation");
+    assert_eq!(cpu_xcall(other, x_read, U1 as usize), 0xbbbb_bbbb_bbbb_bb77);
+    assert_eq!(cpu_xcall(other, x_deactivate, pm), 0);
     deactivate_here(pm);
     pmap_remove(pm, 0, VM_MAXUSER_ADDRESS as u64);
     pmap_purge(pm);
@@ -1019,12 +1060,17 @@ fn expect_trap(tf: &TrapFrame, trapno: u64, sig: u32, addr: u64) {
     let off = tf.rip.wrapping_sub(UT_CODE);
     assert!(
         tf.trapno == trapno && ut.sig == sig && ut.addr == addr,
-        "usertest: trap {} sig {} addr {:#x} at user rip {:#x} (program offset {off:#x}), expected trap \
-         {trapno} sig {sig} addr {addr:#x}",
+        "usertest: trap {} sig {} addr {:#x} at user rip {:#x} (program offset {off:#x}; err {:#x} cs {:#x} \
+         rflags {:#x} rsp {:#x} ss {:#x}), expected trap {trapno} sig {sig} addr {addr:#x}",
         tf.trapno,
         ut.sig,
         ut.addr,
-        tf.rip
+        tf.rip,
+        tf.err,
+        tf.cs,
+        tf.rflags,
+        tf.rsp,
+        tf.ss
     );
 }
 
