@@ -235,8 +235,16 @@ pub fn shoot_remote(pm: usize, va: u64, len: u64, targets: u64) {
 }
 
 /// Carry out the shootdown request addressed to this CPU, if any (from the
-/// IPI, or polled by a CPU waiting to send its own). Interrupts masked.
+/// IPI, or polled by a CPU waiting to send its own, interrupts in any
+/// state: the work is done with them masked, so the loaded pmap cannot
+/// change under it).
 pub fn shoot_poll() {
+    if crate::cpu::curcpu_md().ci_shoot_pending.load(Ordering::Relaxed) {
+        crate::cpufunc::with_intr_disabled(shoot_answer);
+    }
+}
+
+fn shoot_answer() {
     let ci = crate::cpu::curcpu_md();
     if !ci.ci_shoot_pending.swap(false, Ordering::Acquire) {
         return;

@@ -85,6 +85,8 @@ pub const KVA_SIZE: u64 = 512 << 30;
 pub const PG_V: u64 = 1 << 0;
 pub const PG_RW: u64 = 1 << 1;
 pub const PG_U: u64 = 1 << 2;
+pub const PG_A: u64 = 1 << 5;
+pub const PG_D: u64 = 1 << 6;
 pub const PG_WT: u64 = 1 << 3;
 pub const PG_N: u64 = 1 << 4;
 pub const PG_PS: u64 = 1 << 7;
@@ -609,7 +611,8 @@ pub fn kstack_alloc_thread() -> Option<u64> {
     NKSTACKS.fetch_add(1, Ordering::Relaxed);
     let top = base + KSTACK_SLOT;
     if !ok {
-        kstack_free_now(top);
+        // Deferred if interrupts are masked, like any free.
+        kstack_free_thread(top);
         return None;
     }
     Some(top)
@@ -1066,15 +1069,10 @@ pub fn pmap_enter(pm_ref: PmapRef, va: u64, pa: u64, prot: VmProt) -> bool {
     let Some(pte) = user_pte(pm, va, true) else { return false };
     let new = (pa & PG_FRAME) | user_prot_bits(prot);
     let old = pte.swap(new, Ordering::AcqRel);
-    if old & PG_V == 0 {
-        return true;
-    }
-    // A cached translation of the same page with fewer rights needs no
-    // shootdown: using it faults, and the CPU drops the entry on the fault
-    // and walks the tables again.
-    let same = old & PG_FRAME == new & PG_FRAME;
-    let more = (old & PG_RW == 0 || new & PG_RW != 0) && (old & PG_NX != 0 || new & PG_NX == 0);
-    if !(same && more) {
+    // Any old translation goes, even one with fewer rights than the new:
+    // a CPU could keep using it and fault, and the MI fault handler would
+    // then see a fault on a page already mapped as asked.
+    if old & PG_V != 0 && old & !(PG_A | PG_D) != new {
         pmap_shootrange(pm_ref, pm, va, PAGE_SIZE);
     }
     true

@@ -406,7 +406,7 @@ fn test_pmap_copy() {
     assert_eq!(page_bytes(p1)[0], 7);
     assert_eq!(read_u64(U1).map(|v| v as u8), Some(7), "copyin after protect");
     assert!(pmap::pmap_pte(pm, U1).unwrap() & PG_RW == 0);
-    // Same page, more rights again: no shootdown needed, the write works.
+    // Same page, more rights again: the write works at once.
     assert!(pmap_enter(pm, U1, p1, VmProt::RW));
     copyout(&[9], U1).expect("copyout after re-enter RW");
     // Another page at the same address: the old translation must go.

@@ -18,24 +18,19 @@
 //!   `pcb_onfault` (EFAULT); every other exception is a kernel bug (or the
 //!   deliberate `fault` boot word): dump, then panic.
 
+use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use sys::errno::EJUSTRETURN;
 use sys::signal::{SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGTRAP};
 use uvm::pmap::VmProt;
 
-use crate::cpufunc::{PSL_C, PSL_I, cli, rcr2, sti};
+use crate::cpufunc::{PSL_C, PSL_I, cli, rcr2, rcr3, sti};
 use crate::gdt::{GSEL_UCODE_SEL, GSEL_UDATA_SEL};
 use crate::intr::{
-    T_ALIGNFLT, T_ARITHTRAP, T_BOUND, T_BPTFLT, T_DIVIDE, T_DNA, T_OFLOW, T_PRIVINFLT, T_PROTFLT, T_SEGNPFLT,
-    T_STKFLT, T_TRCTRAP, T_TSSFLT, T_XMM,
-};
-use core::fmt::{self, Write};
-
-use crate::cpufunc::rcr3;
-use crate::intr::{
     self, ICU_OFFSET, LAPIC_IPI_INVLRANGE, LAPIC_IPI_VECTOR, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR,
-    LAPIC_XCALL_VECTOR, T_DOUBLEFLT, T_NMI,
+    LAPIC_XCALL_VECTOR, T_ALIGNFLT, T_ARITHTRAP, T_BOUND, T_BPTFLT, T_DIVIDE, T_DNA, T_DOUBLEFLT, T_NMI,
+    T_OFLOW, T_PRIVINFLT, T_PROTFLT, T_SEGNPFLT, T_STKFLT, T_TRCTRAP, T_TSSFLT, T_XMM,
 };
 
 /// The saved state of an interrupted context (OpenBSD's `struct
