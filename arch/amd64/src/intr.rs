@@ -278,7 +278,8 @@ static XCALL_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 /// MD self-tests to act on another CPU (load a pmap there, read through
 /// its TLB). Before: `target` is another hatched CPU that will take
 /// interrupts within the timeout; this CPU is not the target of a cross
-/// call itself (a sender does not answer them). Panics after 5 s.
+/// call itself (a sender does not answer them; it does answer TLB
+/// shootdowns while it waits). Panics after 5 s.
 pub fn cpu_xcall(target: &'static CpuInfo, f: fn(usize) -> usize, arg: usize) -> usize {
     let md = crate::cpu::cpu_md(target);
     let _g = XCALL_LOCK.lock();
@@ -288,6 +289,8 @@ pub fn cpu_xcall(target: &'static CpuInfo, f: fn(usize) -> usize, arg: usize) ->
     let deadline = crate::clock::nanouptime() + 5_000_000_000;
     while md.ci_xcall_fn.load(Ordering::Acquire) != 0 {
         assert!(crate::clock::nanouptime() < deadline, "cpu_xcall: cpu{} did not answer", target.ci_cpuid);
+        // The target may be shooting down with this CPU among its targets.
+        shoot_poll();
         core::hint::spin_loop();
     }
     md.ci_xcall_ret.load(Ordering::Relaxed)

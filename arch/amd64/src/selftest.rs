@@ -633,6 +633,13 @@ fn x_write(va: usize) -> usize {
     copyout(&[0x77], va as u64).is_ok() as usize
 }
 
+/// A kernel-range shootdown from interrupt context (interrupts masked):
+/// the CPU that sent the cross call answers it by polling.
+fn x_kshoot(va: usize) -> usize {
+    crate::intr::tlb_shootdown(va as u64, PAGE_SIZE);
+    1
+}
+
 fn nshoot(c: &'static CpuInfo) -> u64 {
     cpu_md(c).ci_nshoot.load(Ordering::Relaxed)
 }
@@ -709,6 +716,19 @@ fn test_shootdown() -> Option<u64> {
     pmap_destroy(pm);
     uvm_pagefree(pa);
     uvm_pagefree(pb);
+
+    // A kernel shootdown started by the other cpu with interrupts masked
+    // while this one waits for it with interrupts masked: every cpu but
+    // the sender answers, this one by polling.
+    cli();
+    let before = counts();
+    let va = curcpu_md().ci_idle_stack.load(Ordering::Relaxed) - PAGE_SIZE;
+    assert_eq!(cpu_xcall(other, x_kshoot, va as usize), 1);
+    let after = counts();
+    for c in cpus().filter(|c| crate::cpu::cpu_is_hatched(c)) {
+        let i = c.ci_cpuid as usize;
+        assert_eq!(after[i], before[i] + (i != o) as u64, "kernel shootdown answered wrongly by cpu{i}");
+    }
     cli();
     assert_eq!(uvmexp_free(), free0, "shootdown test leaked pages");
     Some(PMAP_STATS.shoot_ipis.load(Ordering::Relaxed) - ipis0)
