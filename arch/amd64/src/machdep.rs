@@ -833,10 +833,10 @@ static SLEEP_CTL_VA: AtomicU64 = AtomicU64::new(0);
 /// CPU, called by `main` with interrupts masked. Before: page allocator
 /// and heap work; the local APIC is enabled and the clocks calibrated.
 /// After: the attach lines are printed, every I/O APIC is masked, the boot
-/// CPU's hardclock is armed (it ticks once `main` unmasks interrupts), and
-/// every AP that answered its startup IPIs is attached and on its way into
-/// `cpu_hatch_mi` with its own timer running, and the MD self-test passed
-/// (interrupts are enabled during parts of it and masked again after).
+/// CPU's hardclock is armed, every AP that answered its startup IPIs is
+/// attached and on its way into `cpu_hatch_mi` with its own timer running,
+/// and the MD self-tests passed (`selftest`; they enable interrupts for
+/// parts, so the boot CPU may tick already, and mask them again).
 fn cpu_configure() {
     use core::fmt::Write;
     log::info!("mainbus0 at root");

@@ -555,16 +555,18 @@ fn test_signal_frame() {
     assert_eq!(sigreturn(&mut tf, U3), Err(sys::errno::EFAULT), "sigreturn from unmapped memory");
     assert_eq!(sigreturn(&mut tf, phys_to_kva(stack)), Err(sys::errno::EFAULT), "sigreturn from the kernel");
 
-    // sendsig refuses a kernel handler and a stack it cannot write.
-    let before = format_tf(&tf);
-    assert!(!sendsig(&mut tf, 0xffff_ffff_8010_0000, SIGUSR1, 0), "sendsig to a kernel handler");
-    tf.rsp = 0x300;
-    assert!(!sendsig(&mut tf, handler, SIGUSR1, 0), "sendsig below address 0");
-    tf.rsp = U1 + PAGE_SIZE;
-    assert!(!sendsig(&mut tf, handler, SIGUSR1, 0), "sendsig onto an unmapped stack");
-    tf.rsp = orig.rsp;
-    tf.rflags = orig.rflags & !PSL_AC;
-    let _ = before;
+    // sendsig refuses a kernel handler and a stack it cannot write, and
+    // leaves the frame alone then.
+    for (rsp, catcher, what) in [
+        (orig.rsp, 0xffff_ffff_8010_0000, "a kernel handler"),
+        (0x300, handler, "a stack below address 0"),
+        (U1 + PAGE_SIZE, handler, "an unmapped stack"),
+    ] {
+        tf.rsp = rsp;
+        let before = format_tf(&tf);
+        assert!(!sendsig(&mut tf, catcher, SIGUSR1, 0), "sendsig accepted {what}");
+        assert_eq!(format_tf(&tf), before, "a refused sendsig changed the frame");
+    }
 
     // setregs: a fresh program's frame.
     let mut pcb = Pcb { pcb_tls: 0x1234, ..Default::default() };
