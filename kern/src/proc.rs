@@ -202,7 +202,10 @@ impl Proc {
     /// Point this thread at `vm` (its pmap and its reference), returning
     /// the reference it held. Only the thread itself, or its creator before
     /// publishing it, may call this.
-    pub fn set_vmspace(&self, vm: Option<Arc<crate::uvm_glue::VmSpace>>) -> Option<Arc<crate::uvm_glue::VmSpace>> {
+    pub fn set_vmspace(
+        &self,
+        vm: Option<Arc<crate::uvm_glue::VmSpace>>,
+    ) -> Option<Arc<crate::uvm_glue::VmSpace>> {
         self.p_pmap.store(vm.as_ref().map_or(0, |v| v.vm_pmap as u64), Ordering::Release);
         // SAFETY: per the contract above, no one else touches the field.
         unsafe { core::mem::replace(&mut *self.p_vmspace.get(), vm) }

@@ -87,6 +87,9 @@ pub struct Case {
     pub initrd: bool,
     pub append: &'static str,
     pub expect: Expect,
+    /// Lines the serial log must also contain (a self-test's report, so a
+    /// test that silently did not run fails the case).
+    pub need: &'static [&'static str],
 }
 
 /// Size of the initrd the tools build for cases that boot with one.
@@ -103,6 +106,7 @@ impl Default for Case {
             initrd: false,
             append: "halt",
             expect: Expect::Halt,
+            need: &[],
         }
     }
 }
@@ -120,7 +124,12 @@ impl Case {
             n += "-initrd";
         }
         match self.expect {
-            Expect::Halt => {}
+            // Extra boot words name the case: "usertest halt" -> "-usertest".
+            Expect::Halt => {
+                for w in self.append.split_whitespace().filter(|&w| w != "halt") {
+                    n += &format!("-{}", w.replace('=', ""));
+                }
+            }
             Expect::Panic(_) => n += &format!("-{}", self.append.replace('=', "")),
             Expect::Fault => n += "-fault",
             Expect::HaltWith(_) => n += &format!("-{}", self.append.split_whitespace().next().unwrap_or("")),
@@ -160,6 +169,14 @@ pub fn matrix() -> Vec<Case> {
         let other = arch.machines()[2];
         v.push(panic(other, 2, "panic=1", "cpu1: panic requested by IPI"));
     }
+    // amd64 user mode before the MI process model: the MD user-mode test
+    // (boot word usertest; see arch/amd64/src/selftest.rs).
+    v.push(Case {
+        smp: 2,
+        append: "usertest halt",
+        need: &["amd64: md selftest: ", "amd64: usertest: user mode, syscall, traps, signal round trip ok"],
+        ..Case::default()
+    });
     // RAM above 4 GiB on the PC machines.
     v.push(Case { arch: Arch::Amd64, machine: "pc", smp: 2, mem: "4G", ..Case::default() });
     let arm = Case { arch: Arch::Arm64, ..Case::default() };
@@ -247,6 +264,9 @@ fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
         return Err(format!("expected a clean power-off (status 0), got {exit:?}"));
     }
     for s in ["real mem = ", "avail mem = ", "selftest: ", "back to baseline", "boot: halt requested"] {
+        need(log, s)?;
+    }
+    for s in case.need {
         need(log, s)?;
     }
     if case.initrd {
@@ -346,6 +366,15 @@ mod tests {
         assert!(check(&c, &panicked, GuestExit::Status(0)).unwrap_err().contains("oops"));
         let extra = halt_log(4, 12) + "cpu4 at mainbus0: apid 4\n";
         assert!(check(&c, &extra, GuestExit::Status(0)).is_err());
+    }
+
+    #[test]
+    fn needed_lines_and_names() {
+        let c = Case { append: "usertest halt", need: &["usertest: ok"], ..case(2, Expect::Halt) };
+        assert_eq!(c.name(), "amd64-q35-smp2-usertest");
+        assert!(check(&c, &halt_log(2, 2), GuestExit::Status(0)).unwrap_err().contains("usertest: ok"));
+        let log = halt_log(2, 2) + "usertest: ok\n";
+        assert_eq!(check(&c, &log, GuestExit::Status(0)), Ok(()));
     }
 
     #[test]

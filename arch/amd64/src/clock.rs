@@ -222,9 +222,10 @@ pub fn cpu_startclock() {
     lapic::lapic_timer_periodic(LAPIC_TIMER_VECTOR, count.clamp(1, u32::MAX as u64) as u32);
 }
 
-/// The timer interrupt. EOI first: hardclock may one day switch threads,
-/// and the next tick must not wait for this one's EOI.
-pub fn clockintr() {
+/// The timer interrupt (`user`: it interrupted user mode). EOI first: the
+/// return to user mode may switch threads, and the next tick must not
+/// wait for this one's EOI.
+pub fn clockintr(user: bool) {
     lapic::lapic_eoi();
-    kern::kern_clock::hardclock(false);
+    kern::kern_clock::hardclock(user);
 }

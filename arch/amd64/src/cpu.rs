@@ -10,19 +10,25 @@
 use core::cell::UnsafeCell;
 use core::fmt::Write;
 use core::mem::{MaybeUninit, offset_of};
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use alloc::boxed::Box;
 use kern::cpu::{CpuInfo, MAXCPUS, cpu_attach};
+use kern::machdep::Pcb;
 use spin::Once;
 use uvm::PAGE_SIZE;
 
 use crate::clock;
 use crate::cpufunc::{
-    CR0_CD, CR0_ET, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_LME,
-    EFER_NXE, MSR_EFER, cpuid, lcr0, lcr4, rcr0, rdmsr, wrmsr,
+    CR0_CD, CR0_EM, CR0_ET, CR0_MP, CR0_NE, CR0_NW, CR0_PE, CR0_PG, CR0_WP, CR4_OSFXSR, CR4_PAE, CR4_PCIDE,
+    CR4_PGE, CR4_SMAP, CR4_SMEP, EFER_LME, EFER_NXE, EFER_SCE, MSR_CSTAR, MSR_EFER, MSR_FSBASE,
+    MSR_KERNELGSBASE, MSR_LSTAR, MSR_SFMASK, MSR_STAR, PSL_AC, PSL_D, PSL_I, PSL_IOPL, PSL_NT, PSL_T, cpuid,
+    lcr0, lcr4, rcr0, rdmsr, wrmsr,
 };
-use crate::gdt::{Gdt, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, SEG_KCODE64, SEG_KDATA, Tss, gdt_load};
+use crate::gdt::{
+    GSEL_KCODE, GSEL_USYSRET, Gdt, IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI, SEG_KCODE64, SEG_KDATA, Tss,
+    gdt_load,
+};
 use crate::lapic::{self, ICR_DM_INIT, ICR_DM_STARTUP, ICR_LEVEL_ASSERT};
 use crate::locore::{MpTrampData, mp_entry64, mptramp_64, mptramp_data, mptramp_end, mptramp_start};
 use crate::pmap::{self, ISTACK_PAGES, KSTACK_PAGES, PG_PS, PG_RW, PG_V, phys_to_kva};
@@ -36,44 +42,111 @@ const CIF_GO: u32 = 0x2;
 pub struct CpuInfoMd {
     /// Must stay first: `%gs:0`.
     pub ci_self: *const CpuInfoMd,
+    /// Top of the running thread's kernel stack: where the SYSCALL entry
+    /// builds its trap frame (the TSS's RSP0 holds the same value for
+    /// interrupts and exceptions from user mode). Written by
+    /// `cpu_switchto`, read by the SYSCALL entry, both in asm.
+    pub ci_kstack_top: AtomicU64,
+    /// The user %rsp between SYSCALL entry and the frame being built.
+    pub ci_scratch: AtomicU64,
+    /// The running thread's `Pcb` (the CPU's boot `Pcb` until its first
+    /// `cpu_switchto`): copyin/copyout keep their fault recovery address
+    /// there. Written by `cpu_switchto` in asm.
+    pub ci_curpcb: AtomicPtr<Pcb>,
+    /// The FS base (user thread pointer) this CPU last loaded, so the
+    /// return to user mode writes the MSR only when it changes.
+    pub ci_fsbase: AtomicU64,
     /// The machine-independent part.
     pub ci_mi: CpuInfo,
     pub ci_apicid: u32,
     pub ci_md_flags: AtomicU32,
     /// The user pmap whose tables are in this CPU's %cr3 (0: kernel only).
-    /// TLB shootdowns will be targeted by it; nothing sets it yet.
+    /// Exact after every `pmap_activate`/`pmap_deactivate`; user TLB
+    /// shootdowns are sent to the CPUs whose `ci_proc_pmap` is the pmap.
     pub ci_proc_pmap: AtomicUsize,
+    /// With PCIDs: the PCID generation this CPU last flushed its whole TLB
+    /// for; every PCID it has used since is of this generation.
+    pub ci_pcid_gen: AtomicU64,
+    /// A TLB shootdown request (`intr::SHOOT`) waits for this CPU.
+    pub ci_shoot_pending: AtomicBool,
+    /// Shootdown requests this CPU handled (tests, statistics).
+    pub ci_nshoot: AtomicU64,
+    /// Interrupts taken in user mode (tests, statistics).
+    pub ci_nuser_intr: AtomicU64,
+    /// Cross-call mailbox (`intr::cpu_xcall`): function, argument, result.
+    pub ci_xcall_fn: AtomicUsize,
+    pub ci_xcall_arg: AtomicUsize,
+    pub ci_xcall_ret: AtomicUsize,
     /// Top of this CPU's idle stack (the boot CPU's runs `main`).
     pub ci_idle_stack: AtomicU64,
+    /// The switch state of whatever this CPU runs before its first
+    /// `cpu_switchto` (boot, then the MI idle loop): `ci_curpcb` starts
+    /// here so copyin/copyout work before any thread exists.
+    pub ci_bootpcb: UnsafeCell<Pcb>,
     pub ci_tss: UnsafeCell<Tss>,
     pub ci_gdt: UnsafeCell<Gdt>,
 }
 
 // SAFETY: `ci_self` points at the structure itself, which is never moved or
 // freed. The TSS and GDT are written only before the CPU owning them loads
-// them (then read by that CPU's hardware); everything else is atomic or
-// immutable after construction.
+// them, and later only by that CPU (RSP0, in `cpu_switchto`); the boot Pcb
+// only by that CPU's switch code; everything else is atomic or immutable
+// after construction.
 unsafe impl Sync for CpuInfoMd {}
 
 impl CpuInfoMd {
     fn new(cpuid: u32, apicid: u32) -> CpuInfoMd {
         CpuInfoMd {
             ci_self: core::ptr::null(),
+            ci_kstack_top: AtomicU64::new(0),
+            ci_scratch: AtomicU64::new(0),
+            ci_curpcb: AtomicPtr::new(core::ptr::null_mut()),
+            ci_fsbase: AtomicU64::new(0),
             ci_mi: CpuInfo::new(cpuid, apicid as u64),
             ci_apicid: apicid,
             ci_md_flags: AtomicU32::new(0),
             ci_proc_pmap: AtomicUsize::new(0),
+            ci_pcid_gen: AtomicU64::new(0),
+            ci_shoot_pending: AtomicBool::new(false),
+            ci_nshoot: AtomicU64::new(0),
+            ci_nuser_intr: AtomicU64::new(0),
+            ci_xcall_fn: AtomicUsize::new(0),
+            ci_xcall_arg: AtomicUsize::new(0),
+            ci_xcall_ret: AtomicUsize::new(0),
             ci_idle_stack: AtomicU64::new(0),
+            ci_bootpcb: UnsafeCell::new(Pcb::default()),
             ci_tss: UnsafeCell::new(Tss::new()),
             ci_gdt: UnsafeCell::new(Gdt::new()),
         }
     }
 
-    /// Is `va` in the guard page under this CPU's idle stack?
+    /// Point `ci_self` and `ci_curpcb` at this structure's own fields, now
+    /// that it sits at its final address.
+    ///
+    /// # Safety
+    /// `this` is where the structure lives for good, and its CPU does not
+    /// run yet (or is the caller, before it uses either field).
+    unsafe fn init_self(this: *mut CpuInfoMd) {
+        // SAFETY: per the contract, nobody else reads these fields yet.
+        unsafe {
+            (*this).ci_self = this;
+            (*this).ci_curpcb.store((*this).ci_bootpcb.get(), Ordering::Relaxed);
+        }
+    }
+
+    /// Is `va` in the guard page under this CPU's idle stack, or under the
+    /// kernel stack of the thread it runs?
     pub fn stack_guard_contains(&self, va: u64) -> bool {
         let top = self.ci_idle_stack.load(Ordering::Relaxed);
         let guard = top.wrapping_sub((KSTACK_PAGES + 1) * PAGE_SIZE);
-        top != 0 && (guard..guard + PAGE_SIZE).contains(&va)
+        if top != 0 && (guard..guard + PAGE_SIZE).contains(&va) {
+            return true;
+        }
+        let pcb = self.ci_curpcb.load(Ordering::Relaxed);
+        // SAFETY: ci_curpcb always points at a live Pcb: the boot one, or
+        // the running thread's, which lives at least while it runs here.
+        let ktop = unsafe { (*pcb).pcb_kstack_top } as u64;
+        pmap::kstack_guard(ktop).is_some_and(|g| (g..g + PAGE_SIZE).contains(&va))
     }
 
     /// Give the CPU its interrupt stacks (each with a guard page).
@@ -87,6 +160,21 @@ impl CpuInfoMd {
             let top = pmap::kstack_alloc(ISTACK_PAGES);
             // SAFETY: per the contract, nobody uses these slots meanwhile.
             unsafe { (*self.ci_tss.get()).set_ist(ist, top) };
+        }
+    }
+
+    /// Set the stack for entries from user mode (TSS RSP0 and the SYSCALL
+    /// stack) before this CPU has run any thread.
+    ///
+    /// # Safety
+    /// The CPU owning this TSS is not in user mode and not switching.
+    unsafe fn set_kstack_top(&self, top: u64) {
+        self.ci_kstack_top.store(top, Ordering::Relaxed);
+        // SAFETY: per the contract, nothing reads RSP0 concurrently; the
+        // boot Pcb is this CPU's and not running through the switch code.
+        unsafe {
+            (*self.ci_tss.get()).set_rsp0(top);
+            (*self.ci_bootpcb.get()).pcb_kstack_top = top as usize;
         }
     }
 }
@@ -144,7 +232,7 @@ pub fn cpu0_init() {
     // struct is written whole, then its own address stored in ci_self.
     unsafe {
         p.write(CpuInfoMd::new(0, cpuid_apic_id()));
-        (*p).ci_self = p;
+        CpuInfoMd::init_self(p);
         let ist_top = BOOT_IST.0.get() as u64 + 8192;
         let tss = &mut *(*p).ci_tss.get();
         for ist in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK] {
@@ -153,6 +241,7 @@ pub fn cpu0_init() {
         (*(*p).ci_gdt.get()).set_tss((*p).ci_tss.get() as u64);
         gdt_load((*p).ci_gdt.get(), p as u64);
     }
+    cpu_init_syscall();
 }
 
 /// The boot CPU's `cpu_info`.
@@ -170,6 +259,8 @@ pub fn cpu0_init_stacks() -> u64 {
     unsafe { ci.alloc_istacks() };
     let top = pmap::kstack_alloc(KSTACK_PAGES);
     ci.ci_idle_stack.store(top, Ordering::Relaxed);
+    // SAFETY: the boot CPU is the caller, in the kernel, not switching.
+    unsafe { ci.set_kstack_top(top) };
     ci.ci_md_flags.fetch_or(CIF_HATCHED | CIF_GO, Ordering::Release);
     top
 }
@@ -302,9 +393,13 @@ fn identify() -> CpuIdent {
 
 /// Turn on what the kernel relies on, on the running CPU: write protection
 /// in ring 0 (CR0.WP, so W^X holds for the kernel too), caches, global
-/// pages, NX, and SMEP/SMAP when present (the kernel never executes or
-/// touches user pages; copyin/copyout will bracket theirs with stac/clac).
-/// Before: in long mode. After: same mappings, stricter rules.
+/// pages, NX, SMEP/SMAP when present (the kernel never executes or touches
+/// user pages; copyin/copyout bracket theirs with stac/clac), and PCIDs
+/// when present. The x87/SSE unit stays off (CR0.EM, no CR4.OSFXSR): the
+/// kernel is soft-float and does not switch FPU state yet, so a user FP
+/// instruction traps (SIGILL) instead of seeing another thread's registers.
+/// Before: in long mode, CR3's low 12 bits 0 (a PCID of 0).
+/// After: same mappings, stricter rules.
 pub fn cpu_enable_features() {
     let id = ident();
     // SAFETY: every bit set is supported (checked against CPUID) and the
@@ -316,15 +411,44 @@ pub fn cpu_enable_features() {
             efer |= EFER_NXE;
         }
         wrmsr(MSR_EFER, efer);
-        lcr0((rcr0() | CR0_PG | CR0_WP | CR0_NE | CR0_ET | CR0_PE) & !(CR0_CD | CR0_NW));
-        let mut cr4 = crate::cpufunc::rcr4() | CR4_PAE | CR4_PGE;
+        lcr0((rcr0() | CR0_PG | CR0_WP | CR0_NE | CR0_ET | CR0_PE | CR0_EM | CR0_MP) & !(CR0_CD | CR0_NW));
+        let mut cr4 = (crate::cpufunc::rcr4() | CR4_PAE | CR4_PGE) & !CR4_OSFXSR;
+        if id.has_pcid() {
+            cr4 |= CR4_PCIDE;
+        }
         if id.has_smep() {
             cr4 |= CR4_SMEP;
         }
         if id.has_smap() {
             cr4 |= CR4_SMAP;
+            crate::locore::MD_SMAP.store(1, Ordering::Relaxed);
         }
         lcr4(cr4);
+    }
+}
+
+/// RFLAGS bits SYSCALL clears on entry: interrupts stay masked until the
+/// frame is built, and nothing user mode chose (single-step, direction,
+/// alignment check, which would lift SMAP, nested task, I/O privilege)
+/// leaks into the kernel.
+const SYSCALL_FMASK: u64 = PSL_T | PSL_I | PSL_D | PSL_AC | PSL_NT | PSL_IOPL;
+
+/// Enable SYSCALL/SYSRET on the running CPU and start it with the user
+/// FS and GS bases at 0. Before: its GDT is loaded (the selectors STAR
+/// names exist). After: `syscall` in user mode enters `Xsyscall`.
+fn cpu_init_syscall() {
+    let star = (GSEL_USYSRET as u64 | 3) << 48 | (GSEL_KCODE as u64) << 32;
+    // SAFETY: these MSRs exist on every x86_64 CPU; the entry points are
+    // kernel text that handles exactly these transitions, and the user
+    // bases of 0 are what a thread starts with.
+    unsafe {
+        wrmsr(MSR_STAR, star);
+        wrmsr(MSR_LSTAR, &raw const crate::locore::Xsyscall as u64);
+        wrmsr(MSR_CSTAR, &raw const crate::locore::Xsyscall32 as u64);
+        wrmsr(MSR_SFMASK, SYSCALL_FMASK);
+        wrmsr(MSR_FSBASE, 0);
+        wrmsr(MSR_KERNELGSBASE, 0);
+        wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SCE);
     }
 }
 
@@ -465,7 +589,7 @@ pub fn cpu0_attach_print() {
         "cpu0: smep {}, smap {}, pcid {}{}",
         onoff(id.has_smep()),
         onoff(id.has_smap()),
-        if id.has_pcid() { "present (not used yet)" } else { "not present" },
+        onoff(id.has_pcid()),
         if id.e7_edx & CPUIDEDX_ITSC != 0 { ", invariant tsc" } else { "" }
     );
     if id.hv_vendor != [0; 12] {
@@ -606,15 +730,19 @@ pub fn cpu_boot_secondaries() {
 
 /// A `cpu_info` for an AP, with its idle and interrupt stacks, GDT and TSS.
 fn cpu_alloc(cpuid: u32, apicid: u32) -> &'static CpuInfoMd {
-    let ci: &'static mut CpuInfoMd = Box::leak(Box::new(CpuInfoMd::new(cpuid, apicid)));
-    ci.ci_self = ci as *const CpuInfoMd;
-    let ci: &'static CpuInfoMd = ci;
+    let p: *mut CpuInfoMd = Box::leak(Box::new(CpuInfoMd::new(cpuid, apicid)));
+    // SAFETY: leaked, so it stays at `p` for good; its CPU has not started.
+    unsafe { CpuInfoMd::init_self(p) };
+    // SAFETY: as above; from here on it is only shared.
+    let ci: &'static CpuInfoMd = unsafe { &*p };
+    let top = pmap::kstack_alloc(KSTACK_PAGES);
+    ci.ci_idle_stack.store(top, Ordering::Relaxed);
     // SAFETY: the CPU has not started; nothing else sees this TSS/GDT.
     unsafe {
         ci.alloc_istacks();
         (*ci.ci_gdt.get()).set_tss(ci.ci_tss.get() as u64);
+        ci.set_kstack_top(top);
     }
-    ci.ci_idle_stack.store(pmap::kstack_alloc(KSTACK_PAGES), Ordering::Relaxed);
     ci
 }
 
@@ -630,6 +758,7 @@ pub extern "C" fn cpu_hatch(ci: *const CpuInfoMd) -> ! {
     // SAFETY: this CPU's own GDT/TSS, allocated for it and never moved;
     // interrupts are masked.
     unsafe { gdt_load(ci.ci_gdt.get(), ci as *const CpuInfoMd as u64) };
+    cpu_init_syscall();
     crate::intr::idt_load();
     lapic::lapic_enable();
     clock::cpu_startclock();

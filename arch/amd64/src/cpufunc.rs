@@ -10,6 +10,8 @@ use core::arch::asm;
 
 // CR0
 pub const CR0_PE: u64 = 1 << 0;
+pub const CR0_MP: u64 = 1 << 1;
+pub const CR0_EM: u64 = 1 << 2;
 pub const CR0_ET: u64 = 1 << 4;
 pub const CR0_NE: u64 = 1 << 5;
 pub const CR0_WP: u64 = 1 << 16;
@@ -20,6 +22,8 @@ pub const CR0_PG: u64 = 1 << 31;
 // CR4
 pub const CR4_PAE: u64 = 1 << 5;
 pub const CR4_PGE: u64 = 1 << 7;
+pub const CR4_OSFXSR: u64 = 1 << 9;
+pub const CR4_PCIDE: u64 = 1 << 17;
 pub const CR4_SMEP: u64 = 1 << 20;
 pub const CR4_SMAP: u64 = 1 << 21;
 
@@ -28,12 +32,45 @@ pub const MSR_APICBASE: u32 = 0x1b;
 pub const APICBASE_X2APIC: u64 = 1 << 10;
 pub const APICBASE_ENABLE: u64 = 1 << 11;
 pub const MSR_EFER: u32 = 0xc000_0080;
+pub const EFER_SCE: u64 = 1 << 0;
 pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_NXE: u64 = 1 << 11;
+/// SYSCALL/SYSRET selectors.
+pub const MSR_STAR: u32 = 0xc000_0081;
+/// 64-bit SYSCALL entry point.
+pub const MSR_LSTAR: u32 = 0xc000_0082;
+/// Compatibility-mode SYSCALL entry point.
+pub const MSR_CSTAR: u32 = 0xc000_0083;
+/// RFLAGS bits SYSCALL clears.
+pub const MSR_SFMASK: u32 = 0xc000_0084;
+pub const MSR_FSBASE: u32 = 0xc000_0100;
 pub const MSR_GSBASE: u32 = 0xc000_0101;
+/// The GS base SWAPGS exchanges with GS base (the user's while in the kernel).
+pub const MSR_KERNELGSBASE: u32 = 0xc000_0102;
 
 // RFLAGS
+pub const PSL_C: u64 = 1 << 0;
+/// Bit 1 always reads as 1.
+pub const PSL_MBO: u64 = 1 << 1;
+pub const PSL_PF: u64 = 1 << 2;
+pub const PSL_AF: u64 = 1 << 4;
+pub const PSL_Z: u64 = 1 << 6;
+pub const PSL_N: u64 = 1 << 7;
+pub const PSL_T: u64 = 1 << 8;
 pub const PSL_I: u64 = 1 << 9;
+pub const PSL_D: u64 = 1 << 10;
+pub const PSL_V: u64 = 1 << 11;
+pub const PSL_IOPL: u64 = 3 << 12;
+pub const PSL_NT: u64 = 1 << 14;
+pub const PSL_RF: u64 = 1 << 16;
+pub const PSL_AC: u64 = 1 << 18;
+pub const PSL_ID: u64 = 1 << 21;
+/// The flags user code may change freely (popf, sigreturn); every other
+/// bit of a user RFLAGS is fixed: IF and bit 1 set, the rest clear.
+pub const PSL_USERCHANGE: u64 =
+    PSL_C | PSL_PF | PSL_AF | PSL_Z | PSL_N | PSL_T | PSL_D | PSL_V | PSL_RF | PSL_AC | PSL_ID;
+/// RFLAGS of a new user thread: interrupts on, nothing else.
+pub const PSL_USER: u64 = PSL_MBO | PSL_I;
 
 /// Result of one CPUID leaf.
 #[derive(Clone, Copy, Debug, Default)]
@@ -169,6 +206,19 @@ pub fn rcr4() -> u64 {
 pub unsafe fn lcr4(v: u64) {
     // SAFETY: delegated to the caller.
     unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// Load CR3 with `pa | pcid`, keeping the PCID's TLB entries (bit 63)
+/// when `keep` and CR4.PCIDE is on; otherwise the PCID's (or, without
+/// PCIDs, all) non-global entries are flushed.
+///
+/// # Safety
+/// As for [`lcr3`]; `pcid` is 0 unless CR4.PCIDE is on, and `keep` only
+/// when PCIDE is on and no entry tagged `pcid` is stale.
+pub unsafe fn lcr3_pcid(pa: u64, pcid: u64, keep: bool) {
+    let v = pa | pcid | if keep { 1 << 63 } else { 0 };
+    // SAFETY: delegated to the caller.
+    unsafe { asm!("mov cr3, {}", in(reg) v, options(nostack, preserves_flags)) };
 }
 
 /// Invalidate the TLB entry for `va` on this CPU (global entries too).

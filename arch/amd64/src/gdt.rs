@@ -6,10 +6,14 @@
 //! so a kernel stack overflow into its guard page, which turns the page
 //! fault into a double fault, still gets a working stack for the dump.
 //!
-//! The selector order is the one SYSCALL/SYSRET require later (kernel
-//! code 0x08, kernel data 0x10; user 32-bit code 0x18, user data 0x20,
-//! user 64-bit code 0x28, each with RPL 3), as in OpenBSD's GCODE_SEL ..
-//! GUCODE_SEL; the TSS follows at 0x30.
+//! The selector order is the one SYSCALL/SYSRET require (kernel code 0x08,
+//! kernel data 0x10 = STAR[47:32] + 8; then STAR[63:48] = 0x18 for SYSRET,
+//! which takes user data from 0x18 + 8 = 0x20 and 64-bit user code from
+//! 0x18 + 16 = 0x28, both with RPL 3), as in OpenBSD's GCODE_SEL ..
+//! GUCODE_SEL; the TSS follows at 0x30. Slot 0x18 is where a 32-bit user
+//! code segment would go (only a 32-bit SYSRET uses it): oxbsd runs no
+//! 32-bit code, so the slot stays null and a far jump to compatibility mode
+//! faults (#GP, SIGSEGV) instead of reaching the unused CSTAR entry.
 
 use core::arch::asm;
 
@@ -17,7 +21,14 @@ use crate::cpufunc::{MSR_GSBASE, wrmsr};
 
 pub const GSEL_KCODE: u16 = 0x08;
 pub const GSEL_KDATA: u16 = 0x10;
+/// STAR[63:48]: the base SYSRET adds 8 (SS) and 16 (CS) to.
+pub const GSEL_USYSRET: u16 = 0x18;
+pub const GSEL_UDATA: u16 = 0x20;
+pub const GSEL_UCODE: u16 = 0x28;
 pub const GSEL_TSS: u16 = 0x30;
+/// User selectors as the CPU holds them in user mode (RPL 3).
+pub const GSEL_UDATA_SEL: u16 = GSEL_UDATA | 3;
+pub const GSEL_UCODE_SEL: u16 = GSEL_UCODE | 3;
 
 /// IST slots (1-based, as the IDT encodes them).
 pub const IST_DOUBLE_FAULT: u8 = 1;
@@ -27,11 +38,12 @@ pub const IST_MACHINE_CHECK: u8 = 3;
 // Flat segment descriptors: G, L (code) or D/B (data), P, DPL, S, type.
 pub const SEG_KCODE64: u64 = 0x00af_9a00_0000_ffff;
 pub const SEG_KDATA: u64 = 0x00cf_9200_0000_ffff;
-const SEG_UCODE32: u64 = 0x00cf_fa00_0000_ffff;
 const SEG_UDATA: u64 = 0x00cf_f200_0000_ffff;
 const SEG_UCODE64: u64 = 0x00af_fa00_0000_ffff;
 
 const TSS_SIZE: usize = 104;
+/// Offset of RSP0 (the stack for entries from user mode) in the TSS.
+pub const TSS_RSP0: usize = 4;
 /// Present, DPL 0, type 9: available 64-bit TSS.
 const SDT_SYS386TSS_P: u64 = 0x89;
 
@@ -53,6 +65,17 @@ impl Tss {
         self.0[byte_off / 4 + 1] = (v >> 32) as u32;
     }
 
+    /// The stack the CPU switches to on an interrupt or exception taken in
+    /// user mode (`cpu_switchto` rewrites it at every switch, in asm).
+    pub fn set_rsp0(&mut self, top: u64) {
+        self.set_u64(TSS_RSP0, top);
+    }
+
+    /// The current RSP0.
+    pub fn rsp0(&self) -> u64 {
+        self.0[TSS_RSP0 / 4] as u64 | (self.0[TSS_RSP0 / 4 + 1] as u64) << 32
+    }
+
     /// Interrupt stack `n` (1..=7).
     pub fn set_ist(&mut self, n: u8, top: u64) {
         assert!((1..=7).contains(&n));
@@ -71,7 +94,7 @@ pub struct Gdt([u64; 8]);
 
 impl Gdt {
     pub const fn new() -> Gdt {
-        Gdt([0, SEG_KCODE64, SEG_KDATA, SEG_UCODE32, SEG_UDATA, SEG_UCODE64, 0, 0])
+        Gdt([0, SEG_KCODE64, SEG_KDATA, 0, SEG_UDATA, SEG_UCODE64, 0, 0])
     }
 
     /// Point the TSS descriptor at `tss` (a kernel virtual address).

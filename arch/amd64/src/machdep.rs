@@ -14,15 +14,21 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use kern::bootinfo::{BootInfo, MAX_MEM_REGIONS, MemRegion};
 use kern::cpu::CpuInfo;
-use kern::machdep::Machdep;
+use kern::machdep::{Efault, Machdep, Pcb, TrapFrame};
 use spin::Once;
+use sys::vmparam::{SIGCODE_VA, VM_MAXUSER_ADDRESS, VM_MIN_ADDRESS};
 use uvm::PAGE_SIZE;
 
 use crate::acpi::{self, GAS_IO, GAS_MEMORY};
 use crate::cpu::{self, LineBuf};
-use crate::cpufunc::{self, MSR_APICBASE, PSL_I, halt_forever, outb, outw, rdmsr, read_rflags};
+use crate::cpufunc::{
+    self, MSR_APICBASE, PSL_AC, PSL_C, PSL_D, PSL_I, PSL_T, PSL_USER, PSL_USERCHANGE, halt_forever, outb,
+    outw, rdmsr, read_rflags,
+};
+use crate::gdt::{GSEL_UCODE_SEL, GSEL_UDATA_SEL};
 use crate::pmap::{self, BOOTMEM, MemList};
-use crate::{clock, cons, intr, lapic};
+use crate::trap::{self as md, TRAPFRAME_SIZE, tf_md};
+use crate::{clock, cons, intr, lapic, locore, trap};
 
 /// The machine type bound to the MI kernel.
 pub struct Amd64;
@@ -66,8 +72,18 @@ impl Machdep for Amd64 {
         unsafe { cpufunc::sti() };
     }
 
-    /// `sti; hlt`: returns after one interrupt, with interrupts enabled.
+    /// `sti; hlt`: returns after one interrupt, with interrupts enabled. If
+    /// kernel stacks freed with interrupts masked are waiting, frees them
+    /// instead (with interrupts enabled) and returns at once, a spurious
+    /// wakeup as far as the caller is concerned.
     fn cpu_idle_wait() {
+        if pmap::kstack_deferred() {
+            // SAFETY: the MI idle loop holds no lock here; interrupts may
+            // be taken.
+            unsafe { cpufunc::sti() };
+            pmap::kstack_drain_deferred();
+            return;
+        }
         // SAFETY: `sti` takes effect after the next instruction, so an
         // interrupt pending now is taken after `hlt` starts waiting, and
         // wakes it: no wakeup is lost between the caller's check and here.
@@ -114,53 +130,464 @@ impl Machdep for Amd64 {
         // and the trap handler panics; it never returns a value.
         unsafe { core::ptr::read_volatile(guard as *const u64) };
     }
+
+    /// `USPACE_PAGES` (32 KiB) of wired memory plus an unmapped guard page,
+    /// in a KVA slot of its own (`pmap::kstack_alloc_thread`).
     fn kstack_alloc() -> Option<usize> {
-        None
+        pmap::kstack_alloc_thread().map(|t| t as usize)
     }
-    fn kstack_free(_top: usize) {
-        unimplemented!("kstack_free")
+
+    /// Unmaps the stack, shoots it down on every CPU, frees its pages (and
+    /// page-table page once unused) and its slot, at once if interrupts are
+    /// enabled; with them masked (e.g. from the switch path) that waits for
+    /// the next kstack_alloc/kstack_free with interrupts on or the next
+    /// `cpu_idle_wait`, since the shootdown must wait for the other CPUs.
+    fn kstack_free(top: usize) {
+        pmap::kstack_free_thread(top as u64)
     }
-    fn cpu_thread_init(_pcb: &mut kern::machdep::Pcb, _top: usize, _func: fn(usize), _arg: usize) {
-        unimplemented!("cpu_thread_init")
+
+    /// The trap frame area at the top is zeroed; below it a switch frame
+    /// returns into `md_proc_trampoline`.
+    fn cpu_thread_init(pcb: &mut Pcb, kstack_top: usize, func: fn(usize), arg: usize) {
+        cpu_thread_init_hook(pcb, kstack_top, md_proc_trampoline_mi, func as usize, arg)
     }
-    fn cpu_fork(
-        _tf: *const kern::machdep::TrapFrame,
-        _child: &mut kern::machdep::Pcb,
-        _top: usize,
-        _stack: usize,
-        _tls: u64,
-    ) {
-        unimplemented!("cpu_fork")
+
+    /// The child's frame is the parent's with rax = rdx = 0, CF clear,
+    /// %rcx/%r11 as SYSRET leaves them, and `stack` as %rsp if not 0.
+    fn cpu_fork(parent_tf: *const TrapFrame, child: &mut Pcb, kstack_top: usize, stack: usize, tls: u64) {
+        cpu_fork_hook(parent_tf, child, kstack_top, stack, tls, md_proc_trampoline_mi)
     }
-    fn trapframe_of(_top: usize) -> *mut kern::machdep::TrapFrame {
-        unimplemented!("trapframe_of")
+
+    /// The frame's 176 bytes end at the stack top.
+    fn trapframe_of(kstack_top: usize) -> *mut TrapFrame {
+        (kstack_top - TRAPFRAME_SIZE) as *mut TrapFrame
     }
-    fn cpu_switchto(_old: *mut kern::machdep::Pcb, _new: *const kern::machdep::Pcb) {
-        unimplemented!("cpu_switchto")
+
+    /// Callee-saved registers on the old stack, %rsp in `old.pcb_sp`; then
+    /// `new`'s stack, TSS RSP0 = SYSCALL stack = `new.pcb_kstack_top`,
+    /// `ci_curpcb` = `new`, FS base = `new.pcb_tls` (0 unless a canonical
+    /// user address). Nothing of `old` is touched after its %rsp is saved.
+    fn cpu_switchto(old: *mut Pcb, new: *const Pcb) {
+        // SAFETY: the MI caller passes live Pcbs, holds the scheduler lock
+        // with interrupts masked (trait contract); `new` was prepared by
+        // cpu_thread_init/cpu_fork or saved by an earlier switch.
+        unsafe { locore::md_cpu_switchto(old, new) }
     }
-    fn setregs(_tf: *mut kern::machdep::TrapFrame, _pcb: &mut kern::machdep::Pcb, _entry: u64, _sp: u64) {
-        unimplemented!("setregs")
+
+    /// All registers 0 but %rsp = %rdi = `sp`; RFLAGS = IF; user CS/SS. An
+    /// entry outside user space becomes 0 (never mapped), so the program
+    /// faults at once instead of the return to user mode faulting in ring 0.
+    fn setregs(tf: *mut TrapFrame, pcb: &mut Pcb, entry: u64, sp: u64) {
+        // SAFETY: the MI code passes the calling thread's own frame.
+        let tf = unsafe { tf_md(tf) };
+        let rip = if entry < VM_MAXUSER_ADDRESS as u64 { entry } else { 0 };
+        *tf = md::TrapFrame {
+            trapno: tf.trapno,
+            rip,
+            cs: GSEL_UCODE_SEL as u64,
+            rflags: PSL_USER,
+            rsp: sp,
+            ss: GSEL_UDATA_SEL as u64,
+            rdi: sp,
+            ..Default::default()
+        };
+        pcb.pcb_tls = 0;
     }
-    fn sendsig(_tf: *mut kern::machdep::TrapFrame, _catcher: u64, _sig: u32, _mask: u32) -> bool {
-        false
+
+    /// See `SigContext` for the layout on the user stack.
+    fn sendsig(tf: *mut TrapFrame, catcher: u64, sig: u32, mask: u32) -> bool {
+        // SAFETY: the MI code passes the current thread's own frame.
+        sendsig(unsafe { tf_md(tf) }, catcher, sig, mask)
     }
-    fn sigreturn(_tf: *mut kern::machdep::TrapFrame, _scp: u64) -> Result<u32, i32> {
-        Err(sys::errno::ENOSYS)
+
+    /// See `sigreturn` below for what is refused.
+    fn sigreturn(tf: *mut TrapFrame, scp: u64) -> Result<u32, i32> {
+        // SAFETY: the MI code passes the current thread's own frame.
+        sigreturn(unsafe { tf_md(tf) }, scp)
     }
+
+    /// `SIGCODE`: 12 bytes, position-independent.
     fn sigcode() -> &'static [u8] {
-        &[]
+        &SIGCODE
     }
+    /// EM_X86_64: the only user programs exec accepts here.
     fn elf_machine() -> u16 {
         62
     }
-    fn tf_pc_sp(_tf: *const kern::machdep::TrapFrame) -> (u64, u64) {
-        (0, 0)
+
+    fn tf_pc_sp(tf: *const TrapFrame) -> (u64, u64) {
+        // SAFETY: the MI code passes a frame this arch gave it.
+        let tf = unsafe { &*(tf as *const md::TrapFrame) };
+        (tf.rip, tf.rsp)
     }
-    fn copyin(_uaddr: u64, _dst: &mut [u8]) -> Result<(), kern::machdep::Efault> {
-        Err(kern::machdep::Efault)
+
+    /// Range check (no wrap, inside `[VM_MIN_ADDRESS, VM_MAXUSER_ADDRESS)`),
+    /// then `md_copy_user` with stac/clac and `pcb_onfault` in the current
+    /// thread's Pcb. A missing page is faulted in by
+    /// `kern::trap::kernel_pagefault` only when interrupts are enabled;
+    /// with them masked it is EFAULT.
+    fn copyin(uaddr: u64, dst: &mut [u8]) -> Result<(), Efault> {
+        copyin(uaddr, dst)
     }
-    fn copyout(_src: &[u8], _uaddr: u64) -> Result<(), kern::machdep::Efault> {
-        Err(kern::machdep::Efault)
+
+    /// As `copyin`; a read-only page is EFAULT unless the VM makes it
+    /// writable (CR0.WP makes the kernel honour it).
+    fn copyout(src: &[u8], uaddr: u64) -> Result<(), Efault> {
+        copyout(src, uaddr)
+    }
+}
+
+// --- threads ---
+
+/// What `md_cpu_switchto` pops, lowest address first.
+#[repr(C)]
+struct SwitchFrame {
+    r15: u64,
+    r14: u64,
+    r13: u64,
+    r12: u64,
+    rbx: u64,
+    rbp: u64,
+    rip: u64,
+}
+
+/// The MI hook every new thread runs first.
+extern "C" fn md_proc_trampoline_mi() {
+    kern::kern_sched::proc_trampoline_mi()
+}
+
+/// Lay a `SwitchFrame` just below the trap frame area of the stack ending
+/// at `top` and point `pcb` at it; the first switch to `pcb` then "returns"
+/// to `rip` with %rsp = the trap frame (16-byte aligned) and %r12..%r14 as
+/// given.
+fn init_switchframe(pcb: &mut Pcb, top: usize, rip: u64, r12: u64, r13: u64, r14: u64) {
+    assert!(top != 0 && top.is_multiple_of(16), "kstack top {top:#x} not 16-byte aligned");
+    let sf = (top - TRAPFRAME_SIZE - core::mem::size_of::<SwitchFrame>()) as *mut SwitchFrame;
+    // SAFETY: the caller owns the fresh stack ending at `top` (trait
+    // contract), which has room for a trap frame and a switch frame.
+    unsafe { sf.write(SwitchFrame { r15: 0, r14, r13, r12, rbx: 0, rbp: 0, rip }) };
+    pcb.pcb_sp = sf as usize;
+    pcb.pcb_kstack_top = top;
+    pcb.pcb_onfault = 0;
+}
+
+/// `cpu_thread_init` with the first hook chosen: the MI trampoline for
+/// real threads, a test hook for the switch self-test. Before: `top` ends
+/// a stack nobody runs on. After: the first `cpu_switchto(_, pcb)` runs
+/// `pre()`, then `func(arg)` on that stack, with interrupts as the switch
+/// left them (masked).
+pub fn cpu_thread_init_hook(pcb: &mut Pcb, top: usize, pre: extern "C" fn(), func: usize, arg: usize) {
+    let tf = (top - TRAPFRAME_SIZE) as *mut md::TrapFrame;
+    // SAFETY: as in init_switchframe; a kernel thread's frame area is
+    // unused, zeroed so it never shows garbage.
+    unsafe { tf.write(md::TrapFrame::default()) };
+    init_switchframe(
+        pcb,
+        top,
+        &raw const locore::md_proc_trampoline as u64,
+        func as u64,
+        arg as u64,
+        pre as usize as u64,
+    );
+    pcb.pcb_tls = 0;
+}
+
+/// `md_proc_trampoline`'s Rust half: the hook, then the thread's function.
+/// A function that returns has set up a user frame with `setregs` (process
+/// 1 execs init this way): then the thread enters user mode through it, as
+/// a forked child does. Returns with interrupts masked and 1 if SYSRET may
+/// be used.
+pub extern "C" fn md_thread_start(
+    pre: extern "C" fn(),
+    func: usize,
+    arg: usize,
+    tf: &mut md::TrapFrame,
+) -> u64 {
+    pre();
+    // SAFETY: cpu_thread_init stored a `fn(usize)` here.
+    let f = unsafe { core::mem::transmute::<usize, fn(usize)>(func) };
+    f(arg);
+    assert!(
+        tf.cs == GSEL_UCODE_SEL as u64,
+        "kernel thread {func:#x} returned without setting up a user frame"
+    );
+    trap::user_return(tf);
+    trap::sysret_exact(tf) as u64
+}
+
+/// `cpu_fork` with the first hook chosen (see `cpu_thread_init_hook`).
+pub fn cpu_fork_hook(
+    parent_tf: *const TrapFrame,
+    child: &mut Pcb,
+    top: usize,
+    stack: usize,
+    tls: u64,
+    pre: extern "C" fn(),
+) {
+    // SAFETY: the MI code passes the calling thread's frame, alive and
+    // unchanged during the call.
+    let mut c = unsafe { (*(parent_tf as *const md::TrapFrame)).clone() };
+    c.rax = 0;
+    c.rdx = 0;
+    c.rflags &= !PSL_C;
+    if stack != 0 {
+        c.rsp = stack as u64;
+    }
+    c.rcx = c.rip;
+    c.r11 = c.rflags;
+    // SAFETY: the child's fresh stack (trait contract), room for a frame.
+    unsafe { ((top - TRAPFRAME_SIZE) as *mut md::TrapFrame).write(c) };
+    init_switchframe(child, top, &raw const locore::md_fork_trampoline as u64, 0, 0, pre as usize as u64);
+    child.pcb_tls = tls;
+}
+
+/// `md_fork_trampoline`'s Rust half, on the child's stack with %rsp at its
+/// frame: the hook, `child_return`, then the return to user mode. Returns
+/// with interrupts masked and 1 if SYSRET may be used.
+pub extern "C" fn md_child_start(tf: &mut md::TrapFrame, pre: extern "C" fn()) -> u64 {
+    pre();
+    kern::kern_fork::child_return();
+    trap::user_return(tf);
+    trap::sysret_exact(tf) as u64
+}
+
+/// A user thread pointer as FS base: only canonical user addresses.
+fn tls_sanitize(tls: u64) -> u64 {
+    if tls >> 47 == 0 { tls } else { 0 }
+}
+
+/// Load FS base from the running thread's `pcb_tls` if it differs from
+/// what this CPU last loaded (the MI code may set a thread's own pointer
+/// at any time, e.g. __set_tcb). Before: interrupts masked.
+pub fn fsbase_sync() {
+    let ci = cpu::curcpu_md();
+    // SAFETY: ci_curpcb points at the running thread's live Pcb.
+    let want = tls_sanitize(unsafe { (*ci.ci_curpcb.load(Ordering::Relaxed)).pcb_tls });
+    if ci.ci_fsbase.load(Ordering::Relaxed) != want {
+        // SAFETY: a canonical user address (or 0) in the user FS base,
+        // which the kernel does not use.
+        unsafe { cpufunc::wrmsr(cpufunc::MSR_FSBASE, want) };
+        ci.ci_fsbase.store(want, Ordering::Relaxed);
+    }
+}
+
+// --- signals ---
+
+/// The machine context a signal handler gets a pointer to (its third
+/// argument) and `sigreturn` takes back: OpenBSD's amd64 `struct
+/// sigcontext` without the segment registers and FPU state (oxbsd runs no
+/// FPU code in user mode). 23 quadwords, at a 16-byte aligned address:
+///
+/// | offset | field                                                   |
+/// |--------|---------------------------------------------------------|
+/// | 0      | rdi rsi rdx rcx r8 r9 r10 r11 r12 r13 r14 r15 rbp rbx rax |
+/// | 120    | trapno err                                              |
+/// | 136    | rip cs rflags rsp ss                                    |
+/// | 176    | mask (the signal mask to restore; upper half 0)         |
+///
+/// On the user stack, from the interrupted %rsp down: the 128-byte red
+/// zone (left alone), the context (16-byte aligned), then the handler's
+/// return address `SIGCODE_VA`, where %rsp points at entry, so the handler
+/// starts as if called (%rsp + 8 is 16-byte aligned). Its `ret` lands in
+/// the signal trampoline with %rsp = the context.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigContext {
+    pub sc_rdi: u64,
+    pub sc_rsi: u64,
+    pub sc_rdx: u64,
+    pub sc_rcx: u64,
+    pub sc_r8: u64,
+    pub sc_r9: u64,
+    pub sc_r10: u64,
+    pub sc_r11: u64,
+    pub sc_r12: u64,
+    pub sc_r13: u64,
+    pub sc_r14: u64,
+    pub sc_r15: u64,
+    pub sc_rbp: u64,
+    pub sc_rbx: u64,
+    pub sc_rax: u64,
+    pub sc_trapno: u64,
+    pub sc_err: u64,
+    pub sc_rip: u64,
+    pub sc_cs: u64,
+    pub sc_rflags: u64,
+    pub sc_rsp: u64,
+    pub sc_ss: u64,
+    pub sc_mask: u64,
+}
+
+const SC_SIZE: usize = core::mem::size_of::<SigContext>();
+const _: () = assert!(SC_SIZE == 184);
+/// The SysV red zone below a leaf function's %rsp.
+const REDZONE: u64 = 128;
+
+/// The signal trampoline, at `SIGCODE_VA` in every process: entered by the
+/// handler's `ret` with %rsp at the context.
+/// `mov %rsp, %rdi; mov $SYS_sigreturn, %eax; syscall; ud2` (ud2, SIGILL,
+/// if sigreturn refuses the context).
+pub const SIGCODE: [u8; 12] = {
+    let n = sys::syscall::SYS_sigreturn as u32;
+    [
+        0x48,
+        0x89,
+        0xe7,
+        0xb8,
+        n as u8,
+        (n >> 8) as u8,
+        (n >> 16) as u8,
+        (n >> 24) as u8,
+        0x0f,
+        0x05,
+        0x0f,
+        0x0b,
+    ]
+};
+
+fn sc_bytes(sc: &SigContext) -> &[u8; SC_SIZE] {
+    // SAFETY: SigContext is repr(C), all u64, no padding.
+    unsafe { &*(sc as *const SigContext as *const [u8; SC_SIZE]) }
+}
+
+/// Where `sendsig` puts the context for a thread whose %rsp is `sp`, and
+/// the handler's %rsp (one word below). None if the stack would wrap.
+pub fn sigframe_layout(sp: u64) -> Option<(u64, u64)> {
+    let scp = sp.checked_sub(REDZONE + SC_SIZE as u64)? & !15;
+    Some((scp, scp.checked_sub(8)?))
+}
+
+/// sendsig for an MD frame: see `Machdep::sendsig` and `SigContext`.
+/// False (nothing changed) when the handler address is not a user address
+/// or the context cannot be written.
+pub fn sendsig(tf: &mut md::TrapFrame, catcher: u64, sig: u32, mask: u32) -> bool {
+    if catcher >= VM_MAXUSER_ADDRESS as u64 {
+        return false;
+    }
+    let Some((scp, sp)) = sigframe_layout(tf.rsp) else { return false };
+    let sc = SigContext {
+        sc_rdi: tf.rdi,
+        sc_rsi: tf.rsi,
+        sc_rdx: tf.rdx,
+        sc_rcx: tf.rcx,
+        sc_r8: tf.r8,
+        sc_r9: tf.r9,
+        sc_r10: tf.r10,
+        sc_r11: tf.r11,
+        sc_r12: tf.r12,
+        sc_r13: tf.r13,
+        sc_r14: tf.r14,
+        sc_r15: tf.r15,
+        sc_rbp: tf.rbp,
+        sc_rbx: tf.rbx,
+        sc_rax: tf.rax,
+        sc_trapno: tf.trapno,
+        sc_err: tf.err,
+        sc_rip: tf.rip,
+        sc_cs: tf.cs,
+        sc_rflags: tf.rflags,
+        sc_rsp: tf.rsp,
+        sc_ss: tf.ss,
+        sc_mask: mask as u64,
+    };
+    let mut buf = [0u8; 8 + SC_SIZE];
+    buf[..8].copy_from_slice(&(SIGCODE_VA as u64).to_le_bytes());
+    buf[8..].copy_from_slice(sc_bytes(&sc));
+    if copyout(&buf, sp).is_err() {
+        return false;
+    }
+    tf.rip = catcher;
+    tf.rsp = sp;
+    tf.rdi = sig as u64;
+    tf.rsi = 0;
+    tf.rdx = scp;
+    // The handler starts as a SysV function: direction flag clear; and not
+    // single-stepped or alignment-checked because the interrupted code was.
+    tf.rflags &= !(PSL_D | PSL_T | PSL_AC);
+    tf.cs = GSEL_UCODE_SEL as u64;
+    tf.ss = GSEL_UDATA_SEL as u64;
+    true
+}
+
+/// sigreturn for an MD frame: EFAULT if the context cannot be read;
+/// EINVAL if it would change privileged state (CS/SS other than the user
+/// selectors, RFLAGS bits outside `PSL_USERCHANGE` other than IF and bit 1
+/// set, e.g. IOPL, VM or NT) or resume at a %rip or %rsp that is not a
+/// canonical user address. Otherwise every register comes back and the
+/// saved mask is returned; the frame no longer qualifies for SYSRET unless
+/// %rcx/%r11 happen to match, so iretq restores them all.
+pub fn sigreturn(tf: &mut md::TrapFrame, scp: u64) -> Result<u32, i32> {
+    let mut sc = SigContext::default();
+    // SAFETY: SigContext is plain old data; any bytes are a valid value.
+    let bytes = unsafe { &mut *(&mut sc as *mut SigContext as *mut [u8; SC_SIZE]) };
+    copyin(scp, bytes).map_err(|_| sys::errno::EFAULT)?;
+    let user_va = |v: u64| v >> 47 == 0;
+    if sc.sc_cs != GSEL_UCODE_SEL as u64
+        || sc.sc_ss != GSEL_UDATA_SEL as u64
+        || sc.sc_rflags & !PSL_USERCHANGE != PSL_USER
+        || !user_va(sc.sc_rip)
+        || !user_va(sc.sc_rsp)
+    {
+        return Err(sys::errno::EINVAL);
+    }
+    tf.rdi = sc.sc_rdi;
+    tf.rsi = sc.sc_rsi;
+    tf.rdx = sc.sc_rdx;
+    tf.rcx = sc.sc_rcx;
+    tf.r8 = sc.sc_r8;
+    tf.r9 = sc.sc_r9;
+    tf.r10 = sc.sc_r10;
+    tf.r11 = sc.sc_r11;
+    tf.r12 = sc.sc_r12;
+    tf.r13 = sc.sc_r13;
+    tf.r14 = sc.sc_r14;
+    tf.r15 = sc.sc_r15;
+    tf.rbp = sc.sc_rbp;
+    tf.rbx = sc.sc_rbx;
+    tf.rax = sc.sc_rax;
+    tf.rip = sc.sc_rip;
+    tf.cs = sc.sc_cs;
+    tf.rflags = sc.sc_rflags;
+    tf.rsp = sc.sc_rsp;
+    tf.ss = sc.sc_ss;
+    Ok(sc.sc_mask as u32)
+}
+
+// --- user copies ---
+
+/// Is `[uaddr, uaddr + len)` inside user space, without wrapping?
+fn user_range(uaddr: u64, len: usize) -> bool {
+    uaddr >= VM_MIN_ADDRESS as u64
+        && uaddr.checked_add(len as u64).is_some_and(|end| end <= VM_MAXUSER_ADDRESS as u64)
+}
+
+pub fn copyin(uaddr: u64, dst: &mut [u8]) -> Result<(), Efault> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    if !user_range(uaddr, dst.len()) {
+        return Err(Efault);
+    }
+    // SAFETY: `dst` is a kernel buffer of that length; the source lies in
+    // user space (checked), and md_copy_user recovers from faults there.
+    match unsafe { locore::md_copy_user(dst.as_mut_ptr(), uaddr as *const u8, dst.len()) } {
+        0 => Ok(()),
+        _ => Err(Efault),
+    }
+}
+
+pub fn copyout(src: &[u8], uaddr: u64) -> Result<(), Efault> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    if !user_range(uaddr, src.len()) {
+        return Err(Efault);
+    }
+    // SAFETY: as in copyin, the other way round: only the user side is
+    // written, and only through md_copy_user.
+    match unsafe { locore::md_copy_user(uaddr as *mut u8, src.as_ptr(), src.len()) } {
+        0 => Ok(()),
+        _ => Err(Efault),
     }
 }
 
@@ -184,6 +611,17 @@ struct BootData {
 }
 
 static BOOTDATA: Once<BootData> = Once::new();
+
+/// Is `word` on the kernel command line? (MD boot words; the MI parser
+/// reports them as unknown and ignores them.)
+pub fn boot_word(word: &str) -> bool {
+    BOOTDATA.get().is_some_and(|bd| {
+        core::str::from_utf8(&bd.cmdline[..bd.cmdline_len])
+            .unwrap_or("")
+            .split_ascii_whitespace()
+            .any(|w| w == word)
+    })
+}
 
 /// The first PVH module (the initrd), `[start, end)` physical, if any.
 static INITRD: Once<Option<MemRegion>> = Once::new();
@@ -413,9 +851,10 @@ static SLEEP_CTL_VA: AtomicU64 = AtomicU64::new(0);
 /// CPU, called by `main` with interrupts masked. Before: page allocator
 /// and heap work; the local APIC is enabled and the clocks calibrated.
 /// After: the attach lines are printed, every I/O APIC is masked, the boot
-/// CPU's hardclock is armed (it ticks once `main` unmasks interrupts), and
-/// every AP that answered its startup IPIs is attached and on its way into
-/// `cpu_hatch_mi` with its own timer running.
+/// CPU's hardclock is armed, every AP that answered its startup IPIs is
+/// attached and on its way into `cpu_hatch_mi` with its own timer running,
+/// and the MD self-tests passed (`selftest`; they enable interrupts for
+/// parts, so the boot CPU may tick already, and mask them again).
 fn cpu_configure() {
     use core::fmt::Write;
     log::info!("mainbus0 at root");
@@ -481,6 +920,7 @@ fn cpu_configure() {
 
     clock::cpu_startclock();
     cpu::cpu_boot_secondaries();
+    crate::selftest::md_selftest();
 }
 
 /// isa-debug-exit: QEMU exits with `(value << 1) | 1`.
@@ -530,33 +970,5 @@ fn acpi_poweroff() {
     // Give the chipset a moment before declaring failure.
     for _ in 0..10_000_000 {
         core::hint::spin_loop();
-    }
-}
-
-// Placeholders until this arch implements the process-model half of the
-// MD interface (issue 3); nothing calls them yet.
-impl uvm::pmap::Pmap for Amd64 {
-    fn pmap_create() -> Option<uvm::pmap::PmapRef> {
-        None
-    }
-    fn pmap_destroy(_pm: uvm::pmap::PmapRef) {
-        unimplemented!("pmap_destroy")
-    }
-    fn pmap_enter(_pm: uvm::pmap::PmapRef, _va: u64, _pa: u64, _prot: uvm::pmap::VmProt) -> bool {
-        false
-    }
-    fn pmap_remove(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64) {
-        unimplemented!("pmap_remove")
-    }
-    fn pmap_protect(_pm: uvm::pmap::PmapRef, _sva: u64, _eva: u64, _prot: uvm::pmap::VmProt) {
-        unimplemented!("pmap_protect")
-    }
-    fn pmap_extract(_pm: uvm::pmap::PmapRef, _va: u64) -> Option<u64> {
-        None
-    }
-    fn pmap_activate(_pm: uvm::pmap::PmapRef) {}
-    fn pmap_deactivate(_pm: uvm::pmap::PmapRef) {}
-    fn pmap_purge(_pm: uvm::pmap::PmapRef) {
-        unimplemented!("pmap_purge")
     }
 }

@@ -39,6 +39,8 @@ mod machdep;
 #[cfg(target_os = "none")]
 mod pmap;
 #[cfg(target_os = "none")]
+mod selftest;
+#[cfg(target_os = "none")]
 mod trap;
 
 #[cfg(not(target_os = "none"))]
