@@ -142,3 +142,77 @@ pub fn release_process() {
 pub fn pfind(pid: Pid) -> Option<Arc<Process>> {
     PROCTREE.lock().get(pid).map(|e| e.process.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> ProcTree {
+        ProcTree { procs: BTreeMap::new(), next_pid: 1, next_tid: sys::tfork::THREAD_PID_OFFSET }
+    }
+
+    fn add(t: &mut ProcTree, ppid: Pid) -> Pid {
+        let pid = t.alloc_pid();
+        t.insert(Arc::new(Process::new(pid, 0, b"t")), ppid, pid);
+        pid
+    }
+
+    #[test]
+    fn pids_are_unique_and_skip_live_groups() {
+        let mut t = tree();
+        let init = add(&mut t, 0);
+        assert_eq!(init, INIT_PID);
+        let a = add(&mut t, init);
+        // A group named after a pid that has since gone must not be reused.
+        let b = add(&mut t, init);
+        t.procs.get_mut(&b).unwrap().pgid = a;
+        t.remove(a);
+        t.next_pid = a;
+        let c = t.alloc_pid();
+        assert_ne!(c, a, "pid {a} reused while group {a} exists");
+        assert!(!t.procs.contains_key(&c));
+    }
+
+    #[test]
+    fn pid_allocation_wraps_past_the_top() {
+        let mut t = tree();
+        add(&mut t, 0);
+        t.next_pid = PID_MAX;
+        assert_eq!(t.alloc_pid(), PID_MAX);
+        assert_eq!(t.alloc_pid(), 2);
+    }
+
+    #[test]
+    fn orphans_go_to_init_and_zombies_are_reported() {
+        let mut t = tree();
+        let init = add(&mut t, 0);
+        let p = add(&mut t, init);
+        let c1 = add(&mut t, p);
+        let c2 = add(&mut t, p);
+        t.get(c2).unwrap().process.set_flag(crate::proc::PS_ZOMBIE);
+        assert!(t.reparent_children(p), "a zombie child must wake init");
+        assert_eq!(t.get(c1).unwrap().ppid, init);
+        assert_eq!(t.get(c2).unwrap().ppid, init);
+        assert!(t.get(p).unwrap().children.is_empty());
+        assert!(t.get(init).unwrap().children.contains(&c1));
+        // Removing a reaped child unlinks it from its parent.
+        t.remove(c1);
+        assert!(!t.get(init).unwrap().children.contains(&c1));
+    }
+
+    #[test]
+    fn limits_give_eagain_and_give_back() {
+        let before = (NPROCS.load(Ordering::Relaxed), NTHREADS.load(Ordering::Relaxed));
+        let mut n = 0;
+        while reserve_process().is_ok() {
+            n += 1;
+            assert!(n <= MAXPROCESS, "no limit on processes");
+        }
+        assert_eq!(reserve_process(), Err(sys::errno::EAGAIN));
+        for _ in 0..n {
+            release_thread();
+            release_process();
+        }
+        assert_eq!((NPROCS.load(Ordering::Relaxed), NTHREADS.load(Ordering::Relaxed)), before);
+    }
+}
