@@ -622,6 +622,8 @@ pub fn kstack_alloc_thread() -> Option<u64> {
 /// list linked through each stack's top word (the stack is still mapped
 /// and nobody runs on it), newest first.
 static KSTACK_DEFERRED: AtomicU64 = AtomicU64::new(0);
+/// Frees that were deferred so far (tests, statistics).
+pub static NKSTACK_DEFERRED: AtomicU64 = AtomicU64::new(0);
 
 /// Free a thread stack from `kstack_alloc_thread`. Freeing means a TLB
 /// shootdown that waits for every other CPU, which must not happen where
@@ -643,7 +645,10 @@ pub fn kstack_free_thread(top: u64) {
             // (contract); its top word is ours until the drain.
             unsafe { link.write_volatile(head) };
             match KSTACK_DEFERRED.compare_exchange_weak(head, top, Ordering::Release, Ordering::Relaxed) {
-                Ok(_) => return,
+                Ok(_) => {
+                    NKSTACK_DEFERRED.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 Err(h) => head = h,
             }
         }

@@ -137,24 +137,52 @@ fn test_kstacks() -> usize {
     // The lowest slot comes back first.
     let again = kstack_alloc_thread().expect("kstack_alloc failed");
     assert_eq!(again, *tops.iter().min().unwrap(), "kstack slot not reused");
-    // Freed with interrupts masked: deferred, then freed by the idle wait.
+    // Freed with interrupts masked: deferred, then freed by an idle wait
+    // (this CPU's, or another's that gets there first).
     cli();
+    let d0 = pmap::NKSTACK_DEFERRED.load(Ordering::Relaxed);
     kstack_free_thread(again);
-    assert!(pmap::kstack_deferred() && uvmexp_free() < free0, "masked kstack_free did not defer");
-    <Amd64 as Machdep>::cpu_idle_wait();
-    cli();
-    assert!(!pmap::kstack_deferred(), "cpu_idle_wait did not drain the deferred stacks");
-    assert_eq!(uvmexp_free(), free0);
+    assert_eq!(pmap::NKSTACK_DEFERRED.load(Ordering::Relaxed), d0 + 1, "masked kstack_free did not defer");
+    idle_until_free(free0);
     // And by the next free with interrupts on.
     let (a, b) = (kstack_alloc_thread().unwrap(), kstack_alloc_thread().unwrap());
+    cli();
     kstack_free_thread(a);
     // SAFETY: the boot CPU is set up; the test holds no lock.
     unsafe { sti() };
     kstack_free_thread(b);
-    cli();
-    assert!(!pmap::kstack_deferred());
-    assert_eq!(uvmexp_free(), free0);
+    idle_until_free(free0);
+    assert_eq!(pmap::NKSTACK_DEFERRED.load(Ordering::Relaxed), d0 + 2);
+    if kern::cpu::ncpus() > 1 {
+        // Another CPU's idle loop takes it while this one stays masked,
+        // answering that CPU's shootdown by polling.
+        let c = kstack_alloc_thread().unwrap();
+        kstack_free_thread(c);
+        let deadline = crate::clock::nanouptime() + 2_000_000_000;
+        while pmap::kstack_deferred() {
+            assert!(crate::clock::nanouptime() < deadline, "no idle cpu drained the deferred kstack");
+            crate::intr::shoot_poll();
+            core::hint::spin_loop();
+        }
+        idle_until_free(free0);
+    }
     N
+}
+
+/// Idle (answering interrupts, draining deferred stacks) until the free
+/// page count is `free0` again; panics after 2 s. Returns with interrupts
+/// masked.
+fn idle_until_free(free0: usize) {
+    let deadline = crate::clock::nanouptime() + 2_000_000_000;
+    while uvmexp_free() != free0 || pmap::kstack_deferred() {
+        assert!(
+            crate::clock::nanouptime() < deadline,
+            "deferred kstacks not freed: {} != {free0}",
+            uvmexp_free()
+        );
+        <Amd64 as Machdep>::cpu_idle_wait();
+    }
+    cli();
 }
 
 // ----- cpu_switchto -----
