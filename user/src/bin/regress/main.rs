@@ -131,6 +131,7 @@ pub const TESTS: &[Test] = &[
     t("thread-main-exit", t_thread::main_exit),
     t("thread-calls-exit", t_thread::thread_calls_exit),
     t("thread-main-threxit", t_thread::main_threxit),
+    t("thread-exit-race", t_thread::exit_race),
     // 9. fork limit
     Test { name: "fork-storm", f: t_storm::storm, secs: 120 },
     // 10. pipes

@@ -231,3 +231,51 @@ pub fn main_threxit() -> Outcome {
     ensure!(n == Some(1), "the surviving thread saw {n:?} threads, expected 1");
     Ok(format!("main thread gone, the other ran on alone and exited 45 ({took:?})"))
 }
+
+/// Many threaded processes in a row, each ended by exit() while its other
+/// threads spin in user mode on other CPUs — from the main thread in even
+/// rounds, from a spawned thread in odd ones. Every process must end with
+/// that status, and the kernel must survive tearing each address space
+/// down right after its threads were single-threaded out (DESIGN
+/// invariant 2: no sibling may still be running on the pmap).
+pub fn exit_race() -> Outcome {
+    const ROUNDS: i32 = 24;
+    const SPINNERS: u32 = 3;
+    let base = nthreads()?;
+    let t0 = now();
+    for round in 0..ROUNDS {
+        let code = 10 + round;
+        let pid = spawn(move || {
+            static STARTED: AtomicU32 = AtomicU32::new(0);
+            static NEVER: AtomicBool = AtomicBool::new(false);
+            for _ in 0..SPINNERS {
+                let h = rt::thread_spawn(
+                    || {
+                        STARTED.fetch_add(1, Ordering::SeqCst);
+                        spin_until(&NEVER);
+                    },
+                    STACK,
+                );
+                if h.is_err() {
+                    return 2;
+                }
+            }
+            while STARTED.load(Ordering::SeqCst) < SPINNERS {
+                rt::sched_yield();
+            }
+            if round % 2 == 1 {
+                let h = rt::thread_spawn(move || rt::exit(code), STACK);
+                if h.is_err() {
+                    return 3;
+                }
+                spin_until(&NEVER);
+            }
+            code
+        })?;
+        let st = wait_for(pid)?;
+        expect_exit(&format!("round {round}"), st, code)?;
+    }
+    let took = now() - t0;
+    await_nthreads(base)?;
+    Ok(format!("{ROUNDS} processes with {SPINNERS} spinning threads each exited correctly in {took:?}"))
+}
