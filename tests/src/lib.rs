@@ -72,6 +72,11 @@ pub enum Expect {
     /// As `Halt`, and the log must contain the text too: the report of a
     /// boot self-test that a boot word (the first word of `append`) turns on.
     HaltWith(&'static str),
+    /// The in-guest regress suite runs as init (`Case::init` names it):
+    /// every test of [`regress_tests`] reports `ok NAME:`, the summary is
+    /// `regress: N passed, 0 failed` with N their number, and init powers
+    /// off cleanly.
+    Regress,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +91,10 @@ pub struct Case {
     /// find and keep out of its free memory.
     pub initrd: bool,
     pub append: &'static str,
+    /// Boot with the user ramdisk (`target/images/<arch>/ramdisk.cpio`,
+    /// built by the tools) and start this program as init (`init=PATH`
+    /// after `append`). Excludes `initrd`.
+    pub init: Option<&'static str>,
     pub expect: Expect,
     /// Lines the serial log must also contain (a self-test's report, so a
     /// test that silently did not run fails the case).
@@ -105,6 +114,7 @@ impl Default for Case {
             mem: "512M",
             initrd: false,
             append: "halt",
+            init: None,
             expect: Expect::Halt,
             need: &[],
         }
@@ -123,6 +133,9 @@ impl Case {
         if self.initrd {
             n += "-initrd";
         }
+        if let Some(init) = self.init {
+            n += &format!("-{}", init.rsplit('/').next().unwrap_or(init));
+        }
         match self.expect {
             // Extra boot words name the case: "usertest halt" -> "-usertest".
             Expect::Halt => {
@@ -133,8 +146,19 @@ impl Case {
             Expect::Panic(_) => n += &format!("-{}", self.append.replace('=', "")),
             Expect::Fault => n += "-fault",
             Expect::HaltWith(_) => n += &format!("-{}", self.append.split_whitespace().next().unwrap_or("")),
+            Expect::Regress => {}
         }
         n
+    }
+
+    /// The kernel command line: `append`, then `init=PATH` for a case
+    /// with an init.
+    pub fn cmdline(&self) -> String {
+        match self.init {
+            None => self.append.to_string(),
+            Some(i) if self.append.is_empty() => format!("init={i}"),
+            Some(i) => format!("{} init={i}", self.append),
+        }
     }
 }
 
@@ -197,7 +221,65 @@ pub fn matrix() -> Vec<Case> {
     // A thread's kernel stack runs into its guard page.
     let overflow = Expect::Panic("kernel stack overflow");
     v.push(Case { machine: "gicv3", smp: 2, append: "kstackoverflow", expect: overflow, ..arm });
+    // The in-guest regress suite as init, on one CPU and on four.
+    for arch in Arch::ALL {
+        for smp in [1, 4] {
+            v.push(Case {
+                arch,
+                machine: arch.machines()[0],
+                smp,
+                append: "",
+                init: Some(REGRESS),
+                expect: Expect::Regress,
+                ..Case::default()
+            });
+        }
+    }
     v
+}
+
+/// The regress program in the ramdisk.
+pub const REGRESS: &str = "/bin/regress";
+
+/// The source of regress's test table: the host's list of what must
+/// pass is read from it, so the two cannot disagree.
+const REGRESS_SOURCE: &str = include_str!("../../user/src/bin/regress/main.rs");
+
+/// The names of the regress tests, in the order they run, the final
+/// `baseline` included: the quoted names in regress's `TESTS` table
+/// (entries `t("name", ...)` or `Test { name: "name", ... }`), then its
+/// `BASELINE`.
+pub fn regress_tests() -> Vec<&'static str> {
+    parse_regress_table(REGRESS_SOURCE)
+}
+
+/// The first double-quoted text of a line.
+fn quoted(l: &str) -> Option<&str> {
+    let start = l.find('"')? + 1;
+    let len = l[start..].find('"')?;
+    Some(&l[start..start + len])
+}
+
+fn parse_regress_table(src: &str) -> Vec<&str> {
+    let mut names = Vec::new();
+    let mut in_table = false;
+    for l in src.lines().map(str::trim) {
+        if l.starts_with("pub const TESTS: &[Test] = &[") {
+            in_table = true;
+        } else if in_table && l == "];" {
+            in_table = false;
+        } else if (in_table && (l.starts_with("t(\"") || l.starts_with("Test { name: \"")))
+            || l.starts_with("pub const BASELINE: &str = \"")
+        {
+            names.extend(quoted(l));
+        }
+    }
+    // BASELINE is declared after the table but runs last either way.
+    if let Some(i) = names.iter().position(|&n| n == "baseline") {
+        let b = names.remove(i);
+        names.push(b);
+    }
+    names
 }
 
 /// Check a finished guest against its case. `Err` says what was wrong.
@@ -221,7 +303,54 @@ pub fn check(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
             need(log, "boot: faulting on purpose")?;
             check_fault_dump(log)
         }
+        Expect::Regress => check_regress(case, log, exit, &regress_tests()),
     }
+}
+
+/// The regress suite's verdict: no panic, the summary line present once
+/// with 0 failed and every expected test passed, each by name, then a
+/// clean power-off. The failing tests' lines are quoted in the error.
+fn check_regress(case: &Case, log: &str, exit: GuestExit, tests: &[&str]) -> Result<(), String> {
+    if let Some(l) = log.lines().find(|l| l.starts_with("panic:")) {
+        // The test that was running is the one after the last reported.
+        let last = log
+            .lines()
+            .take_while(|x| !x.starts_with("panic:"))
+            .filter(|x| x.starts_with("ok ") || x.starts_with("FAIL "))
+            .last();
+        return Err(format!("kernel panicked: {l} (last test line: {})", last.unwrap_or("none")));
+    }
+    let fails: Vec<&str> = log.lines().filter(|l| l.starts_with("FAIL ")).collect();
+    let quote = |v: &[&str]| v.iter().take(5).map(|l| format!("\n        {l}")).collect::<String>();
+    let summaries: Vec<(u32, u32)> = log.lines().filter_map(parse_regress_summary).collect();
+    let (passed, failed) = match summaries[..] {
+        [s] => s,
+        [] => return Err(format!("no \"regress: N passed, N failed\" line ({exit:?}){}", quote(&fails))),
+        _ => return Err(format!("{} summary lines", summaries.len())),
+    };
+    if failed > 0 || !fails.is_empty() {
+        return Err(format!("regress: {passed} passed, {failed} failed:{}", quote(&fails)));
+    }
+    if passed as usize != tests.len() {
+        return Err(format!("regress: {passed} passed, but it has {} tests", tests.len()));
+    }
+    let missing: Vec<&str> =
+        tests.iter().copied().filter(|t| !log.lines().any(|l| l.starts_with(&format!("ok {t}:")))).collect();
+    if !missing.is_empty() {
+        return Err(format!("no \"ok\" line for {}", missing.join(", ")));
+    }
+    if exit != GuestExit::Status(0) {
+        return Err(format!("expected a clean power-off (status 0) after the summary, got {exit:?}"));
+    }
+    check_cpus(case, log)
+}
+
+/// Parse `regress: N passed, N failed` (the whole line).
+pub fn parse_regress_summary(l: &str) -> Option<(u32, u32)> {
+    let rest = l.strip_prefix("regress: ")?;
+    let (p, f) = rest.split_once(" passed, ")?;
+    let f = f.strip_suffix(" failed")?;
+    Some((p.parse().ok()?, f.parse().ok()?))
 }
 
 /// After the deliberate fault: a register dump (several lines of hex
@@ -273,6 +402,17 @@ fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
         need(log, &format!(", {INITRD_BYTES} bytes"))?;
         need(log, "rd0: initrd at 0x")?;
     }
+    check_cpus(case, log)?;
+    let hz = parse_measured_hz(log).ok_or("no \"clock: hz ... measured N Hz\" line")?;
+    if !(40..=250).contains(&hz) {
+        return Err(format!("timer runs at {hz} Hz, expected about 100"));
+    }
+    Ok(())
+}
+
+/// Every CPU of the case attached (and no more), running, ticking and
+/// answering IPIs.
+fn check_cpus(case: &Case, log: &str) -> Result<(), String> {
     let n = case.smp;
     for i in 0..n {
         need(log, &format!("cpu{i} at mainbus0"))?;
@@ -286,10 +426,6 @@ fn check_halt(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
         return Err(format!(
             "expected {n} cpus attached, running, ticking and ipi {pairs}/{pairs}, got {b:?}"
         ));
-    }
-    let hz = parse_measured_hz(log).ok_or("no \"clock: hz ... measured N Hz\" line")?;
-    if !(40..=250).contains(&hz) {
-        return Err(format!("timer runs at {hz} Hz, expected about 100"));
     }
     Ok(())
 }
@@ -410,6 +546,90 @@ mod tests {
         assert!(check(&c, &good, GuestExit::Status(1)).is_err());
     }
 
+    fn regress_log(n: u32, lines: &str, summary: &str) -> String {
+        let mut s = halt_log(n, n * (n - 1)).replace("boot: halt requested, all cpus up; powering off\n", "");
+        s += "init: /bin/regress started as pid 1\n";
+        s += lines;
+        s += summary;
+        s += "syncing disks... done\npowering off\n";
+        s
+    }
+
+    fn regress_case(smp: u32) -> Case {
+        Case { smp, append: "", init: Some(REGRESS), expect: Expect::Regress, ..Case::default() }
+    }
+
+    const NAMES: [&str; 3] = ["fork", "wait", "baseline"];
+
+    #[test]
+    fn regress_good_run_passes() {
+        let c = regress_case(4);
+        assert_eq!(c.name(), "amd64-q35-smp4-regress");
+        assert_eq!(c.cmdline(), "init=/bin/regress");
+        let ok = "ok fork: 3 children\nok wait: fine\nok baseline: back\n";
+        let log = regress_log(4, ok, "regress: 3 passed, 0 failed\n");
+        assert_eq!(check_regress(&c, &log, GuestExit::Status(0), &NAMES), Ok(()));
+    }
+
+    #[test]
+    fn regress_failures_are_caught() {
+        let c = regress_case(4);
+        let chk = |log: &str, exit| check_regress(&c, log, exit, &NAMES);
+        let ok = "ok fork: 3 children\nok wait: fine\nok baseline: back\n";
+        let good = regress_log(4, ok, "regress: 3 passed, 0 failed\n");
+        // No summary (the suite hung or died).
+        let cut = regress_log(4, ok, "");
+        assert!(chk(&cut, GuestExit::Timeout).unwrap_err().contains("no \"regress: N passed"));
+        // A failure, reported with its line.
+        let bad = "ok fork: 3 children\nFAIL wait: ECHILD\nok baseline: back\n";
+        let e = chk(&regress_log(4, bad, "regress: 2 passed, 1 failed\n"), GuestExit::Status(0)).unwrap_err();
+        assert!(e.contains("1 failed") && e.contains("FAIL wait: ECHILD"), "{e}");
+        // A FAIL line even if the summary claims otherwise.
+        let e = chk(&regress_log(4, bad, "regress: 3 passed, 0 failed\n"), GuestExit::Status(0)).unwrap_err();
+        assert!(e.contains("FAIL wait"), "{e}");
+        // A kernel panic mid-run.
+        let panicked = regress_log(4, "ok fork: 3 children\npanic: pmap_purge: still loaded\n", "");
+        let e = chk(&panicked, GuestExit::Status(1)).unwrap_err();
+        assert!(e.contains("kernel panicked") && e.contains("ok fork"), "{e}");
+        // Fewer tests than the table has, or one missing by name.
+        let short = regress_log(4, "ok fork: x\nok baseline: y\n", "regress: 2 passed, 0 failed\n");
+        assert!(chk(&short, GuestExit::Status(0)).unwrap_err().contains("it has 3 tests"));
+        let renamed =
+            regress_log(4, "ok fork: x\nok other: z\nok baseline: y\n", "regress: 3 passed, 0 failed\n");
+        assert!(chk(&renamed, GuestExit::Status(0)).unwrap_err().contains("wait"));
+        // Passing but no clean power-off, or two summaries.
+        assert!(chk(&good, GuestExit::Timeout).unwrap_err().contains("power-off"));
+        assert!(chk(&good, GuestExit::Status(1)).is_err());
+        let twice = good.clone() + "regress: 3 passed, 0 failed\n";
+        assert!(chk(&twice, GuestExit::Status(0)).unwrap_err().contains("2 summary lines"));
+        // The wrong number of CPUs.
+        assert!(check_regress(&regress_case(1), &good, GuestExit::Status(0), &NAMES).is_err());
+    }
+
+    #[test]
+    fn regress_summary_parse() {
+        assert_eq!(parse_regress_summary("regress: 76 passed, 1 failed"), Some((76, 1)));
+        assert_eq!(parse_regress_summary("regress: 76 passed, 1 failed!"), None);
+        assert_eq!(parse_regress_summary("xregress: 1 passed, 0 failed"), None);
+        assert_eq!(parse_regress_summary("regress: pid 1, 77 tests"), None);
+    }
+
+    #[test]
+    fn regress_table_is_read_from_the_program() {
+        let t = regress_tests();
+        assert!(t.len() > 50, "only {} regress tests found: {t:?}", t.len());
+        assert_eq!(t.last(), Some(&"baseline"));
+        for name in ["exit-status", "orphan", "efault-read", "fork-storm", "thread-main-exit", "enosys"] {
+            assert!(t.contains(&name), "{name} missing from {t:?}");
+        }
+        let mut u = t.clone();
+        u.sort();
+        u.dedup();
+        assert_eq!(u.len(), t.len(), "duplicate regress test names");
+        let src = "pub const TESTS: &[Test] = &[\n    t(\"a\", f),\n    // t(\"comment\")\n    Test { name: \"b\", f: g, secs: 9 },\n];\nt(\"after\", h),\npub const BASELINE: &str = \"baseline\";\n";
+        assert_eq!(parse_regress_table(src), ["a", "b", "baseline"]);
+    }
+
     #[test]
     fn matrix_covers_both_arches_and_smp() {
         let m = matrix();
@@ -424,6 +644,12 @@ mod tests {
         }
         assert!(m.iter().any(|c| c.initrd && c.arch == Arch::Arm64));
         assert!(m.iter().any(|c| c.initrd && c.arch == Arch::Amd64));
+        for arch in Arch::ALL {
+            for smp in [1, 4] {
+                assert!(m.iter().any(|c| c.arch == arch && c.smp == smp && c.expect == Expect::Regress));
+            }
+        }
+        assert!(m.iter().all(|c| !(c.initrd && c.init.is_some())), "a case cannot have both initrds");
         let names: std::collections::HashSet<_> = m.iter().map(Case::name).collect();
         assert_eq!(names.len(), m.len(), "case names must be unique");
     }

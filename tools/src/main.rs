@@ -332,10 +332,17 @@ fn cmd_test(
     install::ensure_qemu(&arches)?;
     let mut kernels = Vec::new();
     for &a in &arches {
-        kernels.push((a, build::build_kernel(a)?));
-        // No boot case uses it yet; building it checks the user programs
-        // and leaves the ramdisk ready for `run`.
-        build_ramdisk(a, &[])?;
+        // The cases with an init boot the user ramdisk; building it also
+        // checks every user program and leaves it ready for `run`.
+        let (rd, tree) = build_ramdisk(a, &[])?;
+        for c in matrix().iter().filter(|c| c.arch == a) {
+            if let Some(init) = c.init
+                && !tree.contains_file(init)
+            {
+                return Err(format!("case {}: {init} is not in the {a} ramdisk", c.name()));
+            }
+        }
+        kernels.push((a, build::build_kernel(a)?, rd));
     }
     let cases: Vec<Case> = matrix()
         .into_iter()
@@ -353,8 +360,8 @@ fn cmd_test(
     std::fs::write(logdir.join("initrd.bin"), rd).map_err(|e| format!("writing the test initrd: {e}"))?;
     let (mut passed, mut failed) = (0, 0);
     for (i, c) in cases.iter().enumerate() {
-        let kernel = kernels.iter().find(|(a, _)| *a == c.arch).map(|(_, k)| k.clone()).unwrap();
-        let r = boot_case(c, kernel, timeout, verbose, &logdir);
+        let (_, kernel, ramdisk) = kernels.iter().find(|(a, _, _)| *a == c.arch).unwrap();
+        let r = boot_case(c, kernel.clone(), ramdisk, timeout, verbose, &logdir);
         let name = c.name();
         match r {
             Ok(secs) => {
@@ -375,10 +382,16 @@ fn cmd_test(
 fn boot_case(
     c: &Case,
     kernel: PathBuf,
+    ramdisk: &std::path::Path,
     timeout: u64,
     verbose: bool,
     logdir: &std::path::Path,
 ) -> Result<f64, String> {
+    let initrd = if c.init.is_some() {
+        Some(ramdisk.to_path_buf())
+    } else {
+        c.initrd.then(|| logdir.join("initrd.bin"))
+    };
     let o = qemu::Opts {
         arch: c.arch,
         machine: c.machine.to_string(),
@@ -386,9 +399,9 @@ fn boot_case(
         smp: c.smp,
         mem: c.mem.into(),
         accel: qemu::Accel::Tcg,
-        append: c.append.to_string(),
+        append: c.cmdline(),
         kernel,
-        initrd: c.initrd.then(|| logdir.join("initrd.bin")),
+        initrd,
         interactive: false,
         gdb: false,
     };

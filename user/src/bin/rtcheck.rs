@@ -146,12 +146,10 @@ fn threads() -> Check {
     static TIDS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
     let main_tid = rt::getthrid();
     let mut hs = Vec::new();
-    // The index itself moves into each thread's closure.
-    #[allow(clippy::needless_range_loop)]
-    for i in 0..4 {
+    for (i, tid) in TIDS.iter().enumerate() {
         let h = rt::thread_spawn(
             move || {
-                TIDS[i].store(rt::getthrid() as usize, Ordering::Relaxed);
+                tid.store(rt::getthrid() as usize, Ordering::Relaxed);
                 let v: Vec<usize> = (0..1000).collect();
                 COUNT.fetch_add(v.iter().sum::<usize>(), Ordering::Relaxed);
                 if i == 3 {
