@@ -237,6 +237,11 @@ pub fn sys_read(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         return Err(EBADF);
     }
     let mut kbuf = alloc::vec![0u8; len.min(CHUNK)];
+    // Refuse a bad buffer before taking data from a file or a pipe, so
+    // the data stays for the next read.
+    if !crate::uvm_glue::user_writable(ubuf, kbuf.len()) {
+        return Err(EFAULT);
+    }
     let n = match &f.f_kind {
         FileKind::Console => 0,
         FileKind::Vnode(id) => {

@@ -171,13 +171,20 @@ fn build_stack(argv: &[Vec<u8>], envp: &[Vec<u8>], elf: &Elf) -> (Vec<u8>, u64) 
     let top = USRSTACK as u64;
     let strbytes: usize = argv.iter().chain(envp).map(|s| s.len() + 1).sum();
     let strbase = (top - strbytes as u64) & !15;
-    let auxv: [(u64, u64); 5] = [
-        (AT_PAGESZ as u64, PAGE_SIZE),
-        (AT_ENTRY as u64, elf.entry),
-        (AT_PHDR as u64, elf.segs[0].vaddr - elf.segs[0].off + elf.phoff),
-        (AT_PHENT as u64, 56),
-        (AT_PHNUM as u64, elf.phnum as u64),
-    ];
+    let auxv: [(u64, u64); 2] = [(AT_PAGESZ as u64, PAGE_SIZE), (AT_ENTRY as u64, elf.entry)];
+    // The program headers' address, if a loaded segment holds them; a
+    // program that does not load them gets no AT_PHDR at all.
+    let phsize = 56 * elf.phnum as u64;
+    let phdr = elf
+        .segs
+        .iter()
+        .find(|s| s.off <= elf.phoff && elf.phoff + phsize <= s.off + s.filesz)
+        .map(|s| s.vaddr + (elf.phoff - s.off));
+    let mut auxv: Vec<(u64, u64)> = auxv.to_vec();
+    auxv.extend([(AT_PHENT as u64, 56), (AT_PHNUM as u64, elf.phnum as u64)]);
+    if let Some(a) = phdr {
+        auxv.push((AT_PHDR as u64, a));
+    }
     let nwords = 1 + argv.len() + 1 + envp.len() + 1 + 2 * (auxv.len() + 1);
     let sp = (strbase - 8 * nwords as u64) & !15;
     let mut img = alloc::vec![0u8; (top - sp) as usize];
@@ -199,7 +206,7 @@ fn build_stack(argv: &[Vec<u8>], envp: &[Vec<u8>], elf: &Elf) -> (Vec<u8>, u64) 
         words.push(put(e, &mut img));
     }
     words.push(0);
-    for (k, v) in auxv {
+    for &(k, v) in auxv.iter() {
         words.push(k);
         words.push(v);
     }
@@ -275,6 +282,10 @@ pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<
 
 pub fn sys_execve(tf: *mut TrapFrame, upath: u64, uargv: u64, uenvp: u64) -> Result<(), i32> {
     let path = copyinstr(upath, sys::fcntl::PATH_MAX - 1)?;
+    // As OpenBSD: a NULL argv is EFAULT (a NULL envp is just empty).
+    if uargv == 0 {
+        return Err(EFAULT);
+    }
     let mut total = 0;
     let argv = copyin_strv(uargv, &mut total)?;
     let envp = copyin_strv(uenvp, &mut total)?;

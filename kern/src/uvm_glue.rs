@@ -203,6 +203,19 @@ pub fn copyinstr(uaddr: u64, max: usize) -> Result<alloc::vec::Vec<u8>, i32> {
     }
 }
 
+/// Whether `[uaddr, uaddr + len)` is mapped writable in the current
+/// address space (possibly not faulted in yet). Reads check this before
+/// consuming data, so a bad buffer gets EFAULT without losing any.
+pub fn user_writable(uaddr: u64, len: usize) -> bool {
+    if len == 0 {
+        return true;
+    }
+    if !user_range_ok(uaddr, len) {
+        return false;
+    }
+    cur_vmspace().is_some_and(|vm| vm.vm_map.read().check(uaddr, len as u64, VmProt::WRITE))
+}
+
 /// The current thread's address space, if it is a user thread.
 pub fn cur_vmspace() -> Option<Arc<VmSpace>> {
     let p = curproc_ptr();
