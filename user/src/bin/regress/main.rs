@@ -125,6 +125,7 @@ pub const TESTS: &[Test] = &[
     t("sig-stop-cont", t_sig::stop_cont),
     t("sig-sigchld", t_sig::sigchld),
     t("sig-resethand", t_sig::resethand),
+    t("sig-stack-fault", t_sig::stack_fault),
     // 8. threads
     t("thread-spawn", t_thread::spawn_join),
     t("thread-exit-alone", t_thread::exit_alone),
