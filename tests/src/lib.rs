@@ -163,8 +163,10 @@ impl Case {
 }
 
 /// The boot matrix: every machine/interrupt controller/EL of each arch at
-/// -smp 1 and 4, the other CPU model on arm64, and the deliberate failure
-/// paths (panic on the boot CPU, panic on a secondary, kernel fault).
+/// -smp 1 and 4, the other CPU model on arm64, the deliberate failure
+/// paths (panic on the boot CPU, panic on a secondary, kernel fault), and
+/// the regress suite as init on each arch's default machine at -smp 1
+/// and 4.
 pub fn matrix() -> Vec<Case> {
     let mut v = Vec::new();
     for arch in Arch::ALL {
@@ -248,7 +250,7 @@ const REGRESS_SOURCE: &str = include_str!("../../user/src/bin/regress/main.rs");
 /// The names of the regress tests, in the order they run, the final
 /// `baseline` included: the quoted names in regress's `TESTS` table
 /// (entries `t("name", ...)` or `Test { name: "name", ... }`), then its
-/// `BASELINE`.
+/// `BASELINE`, declared after the table and run last.
 pub fn regress_tests() -> Vec<&'static str> {
     parse_regress_table(REGRESS_SOURCE)
 }
@@ -273,11 +275,6 @@ fn parse_regress_table(src: &str) -> Vec<&str> {
         {
             names.extend(quoted(l));
         }
-    }
-    // BASELINE is declared after the table but runs last either way.
-    if let Some(i) = names.iter().position(|&n| n == "baseline") {
-        let b = names.remove(i);
-        names.push(b);
     }
     names
 }

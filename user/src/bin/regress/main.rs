@@ -125,6 +125,7 @@ pub const TESTS: &[Test] = &[
     t("sig-stop-cont", t_sig::stop_cont),
     t("sig-sigchld", t_sig::sigchld),
     t("sig-resethand", t_sig::resethand),
+    t("sig-stack-fault", t_sig::stack_fault),
     // 8. threads
     t("thread-spawn", t_thread::spawn_join),
     t("thread-exit-alone", t_thread::exit_alone),
@@ -321,8 +322,17 @@ fn run_one(test: &Test, msg: &mut [u8]) -> (bool, usize) {
         }
         sleep_ms(if waited < Duration::from_millis(100) { 1 } else { 10 });
     };
-    // Whatever the test left running in its group goes too.
-    let _ = rt::kill(-pid, SIGKILL);
+    // Whatever the test left running in its group goes too, and is
+    // reaped (init inherits it) before the next test starts.
+    let strays = rt::kill(-pid, SIGKILL).is_ok();
+    if strays {
+        let t1 = now();
+        while rt::kill(-pid, 0).is_ok() && now() - t1 < Duration::from_secs(5) {
+            reap_strays();
+            sleep_ms(5);
+        }
+        reap_strays();
+    }
     // The child wrote its verdict before exiting; the NUL marks its end.
     let _ = rt::write(fds[1], &[0]);
     let mut n = 0;
@@ -350,14 +360,17 @@ fn run_one(test: &Test, msg: &mut [u8]) -> (bool, usize) {
         return (false, put_fmt(msg, format_args!("timed out after {limit:?} (killed)")));
     }
     let verdict = if len > 0 { msg[0] } else { 0 };
+    let note = |msg: &mut [u8], n: usize| {
+        if strays { n + put_fmt(&mut msg[n..], format_args!(" [stray processes killed]")) } else { n }
+    };
     match (verdict, status.exited()) {
         (b'P', Some(0)) => {
             msg.copy_within(1..len, 0);
-            (true, len - 1)
+            (true, note(msg, len - 1))
         }
         (b'F', Some(1)) => {
             msg.copy_within(1..len, 0);
-            (false, len - 1)
+            (false, note(msg, len - 1))
         }
         _ => {
             // Crashed, killed, or exited without a verdict: say how, with
@@ -448,4 +461,60 @@ fn baseline(base: &KernVmStats, msg: &mut [u8]) -> (bool, usize) {
         ),
     );
     (ok && !killed, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_cut_on_char_boundaries() {
+        let mut b = [0u8; MSG_MAX + 64];
+        let long = "é".repeat(MSG_MAX);
+        let n = put(&mut b, &long);
+        assert!(n <= MSG_MAX && core::str::from_utf8(&b[..n]).is_ok());
+        let n = put_fmt(&mut b, format_args!("{long}"));
+        assert!(n <= MSG_MAX && core::str::from_utf8(&b[..n]).is_ok());
+        let n = put_fmt(&mut b, format_args!("a {} b", 7));
+        assert_eq!(&b[..n], b"a 7 b");
+    }
+
+    #[test]
+    fn table_names_are_unique_and_not_baseline() {
+        let mut names: Vec<&str> = TESTS.iter().map(|t| t.name).collect();
+        assert!(!names.contains(&BASELINE));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), TESTS.len());
+        assert!(TESTS.iter().all(|t| t.secs > 0 && !t.name.contains(':') && !t.name.contains(' ')));
+    }
+
+    #[test]
+    fn elf_segments() {
+        let mut h = vec![0u8; 64 + 2 * 56];
+        h[..4].copy_from_slice(b"\x7fELF");
+        h[24..32].copy_from_slice(&0x20_0000u64.to_le_bytes());
+        h[32..40].copy_from_slice(&64u64.to_le_bytes());
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[56..58].copy_from_slice(&2u16.to_le_bytes());
+        for (i, (ty, va, sz)) in [(1u32, 0x20_0000u64, 0x1234u64), (6, 0, 0)].into_iter().enumerate() {
+            let o = 64 + 56 * i;
+            h[o..o + 4].copy_from_slice(&ty.to_le_bytes());
+            h[o + 16..o + 24].copy_from_slice(&va.to_le_bytes());
+            h[o + 40..o + 48].copy_from_slice(&sz.to_le_bytes());
+        }
+        assert_eq!(util::load_segments(&h), Some((0x20_0000, vec![(0x20_0000, 0x1234)])));
+        assert_eq!(util::load_segments(&h[..100]), None);
+        assert_eq!(util::load_segments(b"not an elf file at all"), None);
+    }
+
+    #[test]
+    fn arg_sum_sees_changes() {
+        let s = |v: &[&str]| proto::arg_sum(v.iter().map(|a| a.as_bytes()));
+        let base = s(&["args", "one", "two words", ""]);
+        assert_ne!(base, s(&["args", "one", "two words"]));
+        assert_ne!(base, s(&["args", "one", "", "two words"]));
+        assert_ne!(base, s(&["args", "onetwo words", ""]));
+        assert_eq!(base, s(&["args", "one", "two words", ""]));
+    }
 }

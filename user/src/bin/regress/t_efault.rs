@@ -113,41 +113,41 @@ pub fn paths() -> Outcome {
 /// codes, which shows up as the child's status.
 pub fn execve() -> Outcome {
     let m = BadMem::new()?;
-    let ptrs = m.unreadable();
     let path = format!("{}\0", proto::HELPER);
     let a0 = b"regress-child\0";
     let argv = [a0.as_ptr() as usize, 0];
     let envp = [0usize];
     let (pp, ap, ep) = (path.as_ptr() as usize, argv.as_ptr() as usize, envp.as_ptr() as usize);
-    let exec = |p: usize, a: usize, e: usize| -> rt::Result<usize> {
+    let mut bad = Vec::new();
+    let mut tried = 0;
+    let mut exec = |what: &str, p: usize, a: usize, e: usize| -> Res<()> {
+        tried += 1;
         let st = in_child(|| match sc(SYS_execve, &[p, a, e]) {
             Err(Errno::EFAULT) => 0,
             Err(e) => e.0,
             Ok(_) => 200,
-        })
-        .map_err(|_| Errno::EAGAIN)?;
+        })?;
         match st.exited() {
-            Some(0) => Err(Errno::EFAULT),
-            Some(c) if c < 100 => Err(Errno(c)),
-            _ => Ok(st.0 as usize),
+            Some(0) => {}
+            Some(c) if c < 100 => bad.push(format!("{what}: {:?}", Errno(c))),
+            _ => bad.push(format!("{what}: the exec went ahead (the helper {st})")),
         }
+        Ok(())
     };
-    let nn = m.unreadable_nonnull();
-    all_efault(&ptrs, |p| exec(p, ap, ep)).map_err(|e| format!("path: {e}"))?;
-    // NULL argv is EFAULT on OpenBSD; NULL envp means no environment.
-    all_efault(&ptrs, |p| exec(pp, p, ep)).map_err(|e| format!("argv: {e} (status as Ok value)"))?;
-    all_efault(&nn, |p| exec(pp, ap, p)).map_err(|e| format!("envp: {e} (status as Ok value)"))?;
-    all_efault(&nn, |p| {
-        let bad_argv = [a0.as_ptr() as usize, p, 0];
-        exec(pp, bad_argv.as_ptr() as usize, ep)
-    })
-    .map_err(|e| format!("argv[1]: {e}"))?;
-    all_efault(&nn, |p| {
-        let bad_env = [p, 0];
-        exec(pp, ap, bad_env.as_ptr() as usize)
-    })
-    .map_err(|e| format!("envp[0]: {e}"))?;
-    Ok(format!("path, argv, argv[1], envp, envp[0]: up to {} pointers each", ptrs.len()))
+    for (name, p) in m.unreadable() {
+        exec(&format!("path {name}"), p, ap, ep)?;
+        // NULL argv is EFAULT on OpenBSD; NULL envp means no environment.
+        exec(&format!("argv {name}"), pp, p, ep)?;
+        if p != 0 {
+            exec(&format!("envp {name}"), pp, ap, p)?;
+            let bad_argv = [a0.as_ptr() as usize, p, 0];
+            exec(&format!("argv[1] {name}"), pp, bad_argv.as_ptr() as usize, ep)?;
+            let bad_env = [p, 0];
+            exec(&format!("envp[0] {name}"), pp, ap, bad_env.as_ptr() as usize)?;
+        }
+    }
+    ensure!(bad.is_empty(), "not EFAULT: {}", bad.join("; "));
+    Ok(format!("EFAULT for {tried} bad path, argv, argv[i], envp, envp[i] pointers"))
 }
 
 pub fn wait4() -> Outcome {

@@ -351,3 +351,52 @@ pub fn resethand() -> Outcome {
     expect_signal("second SIGUSR1", st, SIGUSR1)?;
     Ok("handled once, then killed by SIGUSR1".into())
 }
+
+/// One level of a descent down the stack, raising SIGUSR1 at each level
+/// when `signal`: the signal context lands below the stack pointer, on
+/// pages the process may not have touched yet, which the kernel must
+/// fault in to deliver it. Returns 0, or the level where the handler
+/// did not run.
+#[inline(never)]
+fn dive(depth: u32, signal: bool) -> u32 {
+    let pad = core::hint::black_box([depth as u8; 120]);
+    let before = hits();
+    if signal && (raise(SIGUSR1).is_err() || hits() != before + 1) {
+        return depth;
+    }
+    let r = if depth == 0 { 0 } else { dive(depth - 1, signal) };
+    core::hint::black_box(&pad);
+    r
+}
+
+/// Signals delivered where the context must go onto stack pages that are
+/// not mapped writable yet: on fresh stack while a process's stack grows,
+/// and right after fork, when the stack is shared copy-on-write. Two
+/// controls tell a kernel problem from a test problem: the same descent
+/// without signals, and with signals on stack touched beforehand.
+pub fn stack_fault() -> Outcome {
+    catch(SIGUSR1, SA_RESTART)?;
+    const LEVELS: u32 = 96;
+    let quiet = in_child(|| dive(LEVELS, false) as i32)?;
+    ensure!(quiet.exited() == Some(0), "control: the descent without signals: child {quiet}");
+    let touched = in_child(|| {
+        touch_stack(64);
+        dive(LEVELS, true) as i32
+    })?;
+    let fresh = in_child(|| dive(LEVELS, true) as i32)?;
+    ensure!(
+        fresh.exited() == Some(0),
+        "handlers on a growing stack: child {fresh} (on stack touched beforehand: {touched}): \
+         the signal context could not be written to a stack page not yet faulted in"
+    );
+    ensure!(touched.exited() == Some(0), "handlers on pre-touched stack: child {touched}");
+    for i in 0..20 {
+        let st = in_child(|| {
+            let before = hits();
+            let _ = raise(SIGUSR1);
+            (hits() == before + 1) as i32
+        })?;
+        ensure!(st.exited() == Some(1), "signal right after fork, round {i}: child {st}");
+    }
+    Ok(format!("{} signals on a growing stack, 20 right after fork", LEVELS + 1))
+}

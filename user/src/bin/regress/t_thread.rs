@@ -237,18 +237,27 @@ pub fn main_threxit() -> Outcome {
 /// rounds, from a spawned thread in odd ones. Every process must end with
 /// that status, and the kernel must survive tearing each address space
 /// down right after its threads were single-threaded out (DESIGN
-/// invariant 2: no sibling may still be running on the pmap).
+/// invariant 2: no sibling may still be running on the pmap). Rounds go
+/// on for a few seconds (fewer on one slow CPU, where each round waits
+/// for time slices), as the window being probed is narrow.
 pub fn exit_race() -> Outcome {
-    const ROUNDS: i32 = 24;
-    const SPINNERS: u32 = 3;
+    const MAX_ROUNDS: i32 = 400;
+    // One spinner per other CPU: more would wait for time slices and
+    // slow every round down.
+    let ncpu =
+        rt::sysctl::sysctl_read::<i32>(&[sys::sysctl::CTL_HW, sys::sysctl::HW_NCPU]).ctx("sysctl hw.ncpu")?;
+    let spinners = (ncpu as u32).saturating_sub(1).clamp(1, 7);
+    let budget = Duration::from_secs(8);
     let base = nthreads()?;
     let t0 = now();
-    for round in 0..ROUNDS {
-        let code = 10 + round;
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS && (rounds < 8 || now() - t0 < budget) {
+        let round = rounds;
+        let code = 10 + round % 100;
         let pid = spawn(move || {
             static STARTED: AtomicU32 = AtomicU32::new(0);
             static NEVER: AtomicBool = AtomicBool::new(false);
-            for _ in 0..SPINNERS {
+            for _ in 0..spinners {
                 let h = rt::thread_spawn(
                     || {
                         STARTED.fetch_add(1, Ordering::SeqCst);
@@ -260,7 +269,7 @@ pub fn exit_race() -> Outcome {
                     return 2;
                 }
             }
-            while STARTED.load(Ordering::SeqCst) < SPINNERS {
+            while STARTED.load(Ordering::SeqCst) < spinners {
                 rt::sched_yield();
             }
             if round % 2 == 1 {
@@ -274,8 +283,9 @@ pub fn exit_race() -> Outcome {
         })?;
         let st = wait_for(pid)?;
         expect_exit(&format!("round {round}"), st, code)?;
+        rounds += 1;
     }
     let took = now() - t0;
     await_nthreads(base)?;
-    Ok(format!("{ROUNDS} processes with {SPINNERS} spinning threads each exited correctly in {took:?}"))
+    Ok(format!("{rounds} processes with {spinners} spinning threads each exited correctly in {took:?}"))
 }
