@@ -272,6 +272,18 @@ fn park_if_stopped(p: &Proc) {
 /// single-threaded for exit, stop if stopped, act on pending signals,
 /// give up the CPU if asked.
 pub fn userret(tf: *mut TrapFrame) {
+    // The arch may come here with interrupts masked (on its way out of a
+    // trap); what follows may fault on user memory (the signal frame goes
+    // on a stack page that may not be resident yet) and sleep, which needs
+    // them on. They go back to their state on entry afterwards.
+    let saved = machdep::intr_disable();
+    machdep::intr_enable();
+    userret_work(tf);
+    machdep::intr_disable();
+    machdep::intr_restore(saved);
+}
+
+fn userret_work(tf: *mut TrapFrame) {
     let p = curproc();
     loop {
         kern_exit::single_thread_check();
