@@ -145,21 +145,22 @@ pub fn psignal(pr: &Process, sig: u32) {
     if act.sa_handler == SIG_DFL && IGNSIGS & sigmask(sig) != 0 && sig != SIGCONT {
         return;
     }
-    // Prefer a thread that does not block it; SIGKILL goes to all.
-    let threads = inner.ps_threads.clone();
-    drop(inner);
+    // Prefer a thread that does not block it; SIGKILL goes to all. The
+    // thread list is walked and signalled under ps_mtx: a thread leaves
+    // the list (under ps_mtx) before it can die, so none of these can be
+    // freed meanwhile.
     if sig == SIGKILL {
-        for t in threads {
+        for &t in inner.ps_threads.iter() {
             ptsignal(t, sig);
         }
         return;
     }
-    let target = threads
+    let target = inner
+        .ps_threads
         .iter()
-        // SAFETY: the threads were live under ps_mtx a moment ago and
-        // cannot be freed before they pass the scheduler.
+        // SAFETY: on the thread list under ps_mtx: live.
         .find(|&&t| unsafe { &*t }.p_sigmask.load(Ordering::Acquire) & sigmask(sig) == 0)
-        .or(threads.first())
+        .or(inner.ps_threads.first())
         .copied();
     if let Some(t) = target {
         ptsignal(t, sig);
