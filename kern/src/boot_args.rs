@@ -7,6 +7,7 @@
 //! | `panic=N`         | panic on purpose on CPU N (sent an IPI), after boot |
 //! | `fault`           | take a kernel page fault on purpose (trap dump path) |
 //! | `loglevel=LEVEL`  | `error`, `warn`, `info` (default), `debug`, `trace` |
+//! | `sleeplocked`     | sleep while holding a spin mutex: assertwaitok must panic |
 //! | `init=PATH`       | the first user program (default `/sbin/init`)      |
 //! | `exit=reaper`     | the exit strategy (only `reaper` exists so far)     |
 //!
@@ -26,6 +27,8 @@ pub struct BootArgs<'a> {
     pub halt: bool,
     pub panic: Option<PanicAt>,
     pub fault: bool,
+    /// Test assertwaitok: sleep with a spinning mutex held.
+    pub sleep_locked: bool,
     pub loglevel: LevelFilter,
     /// The first user program's path.
     pub init: &'a str,
@@ -67,6 +70,7 @@ impl<'a> BootArgs<'a> {
             halt: false,
             panic: None,
             fault: false,
+            sleep_locked: false,
             loglevel: LevelFilter::Info,
             init: "/sbin/init",
             unknown: Default::default(),
@@ -77,6 +81,7 @@ impl<'a> BootArgs<'a> {
                     "halt" => a.halt = true,
                     "panic" => a.panic = Some(PanicAt::BootCpu),
                     "fault" => a.fault = true,
+                    "sleeplocked" => a.sleep_locked = true,
                     // Read by the arm64 backend itself (its self-tests).
                     "usertest" | "kstackoverflow" => {}
                     _ => a.unknown.push(w),

@@ -76,6 +76,15 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
         n * (n - 1)
     );
 
+    crate::mutex::MUTEX_COUNTING.store(true, Ordering::Release);
+    if args.sleep_locked {
+        printf!("boot: sleeping with a spin mutex held (boot word sleeplocked)\n");
+        let m = crate::mutex::Mutex::new(());
+        let _g = m.lock();
+        let _ =
+            crate::kern_synch::tsleep(&m as *const _ as usize, crate::kern_sched::PWAIT, "locked", 1, false);
+        panic!("sleeplocked: assertwaitok let a thread sleep holding a spin mutex");
+    }
     if args.fault {
         printf!("boot: faulting on purpose (boot word fault)\n");
         machdep::trap_selftest();
@@ -96,7 +105,6 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
         printf!("boot: halt requested, all cpus up; powering off\n");
         machdep::powerdown(sys::reboot::EXIT_SUCCESS);
     }
-    crate::mutex::MUTEX_COUNTING.store(true, Ordering::Release);
     if args.panic.is_none() {
         let img = bi.initrd.map(|rd| {
             // SAFETY: the initrd is withheld from the page allocator (checked

@@ -191,6 +191,7 @@ pub fn matrix() -> Vec<Case> {
         };
         v.push(panic(m, 4, "panic", "boot: panic requested"));
         v.push(panic(m, 4, "panic=2", "cpu2: panic requested by IPI"));
+        v.push(panic(m, 2, "sleeplocked", "assertwaitok: 1 spin locks held"));
         v.push(Case { machine: m, smp: 2, append: "fault", expect: Expect::Fault, ..base.clone() });
         let other = arch.machines()[2];
         v.push(panic(other, 2, "panic=1", "cpu1: panic requested by IPI"));
