@@ -152,6 +152,7 @@ fn start_init(path: &str) {
     machdep::cpu_thread_init(unsafe { &mut *pp.pcb() }, top, start_init_exec, 0);
     pr.ps_mtx.lock().ps_threads.push(p);
     pr.ps_threadcnt.store(1, Ordering::Release);
+    pr.ps_unreaped.store(1, Ordering::Release);
     let g = crate::kern_sched::SCHED_LOCK.lock();
     crate::kern_sched::setrunqueue(p, &g);
 }

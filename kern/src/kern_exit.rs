@@ -40,9 +40,6 @@ use crate::proc::{
 };
 use crate::{kern_sig, machdep, uvm_glue};
 
-/// This thread was its process's last: the reaper tears the process down.
-const P_LASTTHREAD: u32 = 0x0000_0001;
-
 /// Dead threads handed over by the idle threads, for the reaper.
 static DEADPROC: Mutex<VecDeque<usize>> = Mutex::new(VecDeque::new());
 
@@ -110,7 +107,9 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
 
     if last {
         // A process whose last thread left by __threxit exits with 0.
-        pr.ps_flags.fetch_or(PS_EXITING, Ordering::AcqRel);
+        if pr.ps_flags.fetch_or(PS_EXITING, Ordering::AcqRel) & PS_EXITING == 0 {
+            pr.ps_xstat.store(0, Ordering::Release);
+        }
         crate::kern_descrip::fdfree(&pr);
         // Rusage is final before anyone can see the process exiting
         // (invariant 1): the zombie is made later, by the reaper.
@@ -129,7 +128,6 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
         } else {
             drop(tree);
         }
-        p.set_flag(P_LASTTHREAD);
     }
     drop(pr);
 
@@ -156,6 +154,11 @@ pub fn single_thread_set(p: &Proc, pr: &Arc<Process>, exiting: bool) -> bool {
         inner.ps_single = p as *const Proc as *mut Proc;
         for &t in inner.ps_threads.iter() {
             if !core::ptr::eq(t, p) {
+                // A stopped sibling must run to exit (OpenBSD does the same
+                // for SINGLE_EXIT); a sleeping or running one is kicked.
+                let g = SCHED_LOCK.lock();
+                kern_synch::setrun_if_stopped(t, &g);
+                drop(g);
                 kern_sig::kick_thread(t);
             }
         }
@@ -225,7 +228,6 @@ fn proc_free(p: *mut Proc) {
         let g = SCHED_LOCK.lock();
         assert!(b.sched(&g).p_stat == ProcStat::Sdead, "reaper: thread {} not dead", b.p_tid);
     }
-    let last = b.has_flag(P_LASTTHREAD);
     machdep::kstack_free(b.p_kstack);
     if let Some(vm) = b.set_vmspace(None) {
         uvm_glue::uvmspace_free(vm);
@@ -234,7 +236,11 @@ fn proc_free(p: *mut Proc) {
     drop(b);
     kern_proc::release_thread();
     NREAPED.fetch_add(1, Ordering::Relaxed);
-    if last {
+    // The last thread of the process to be freed (not merely the last to
+    // exit): every thread is off its CPU now, so no CPU has the pmap
+    // loaded, and the zombie appears only after the teardown (DESIGN
+    // invariants 2 and 5).
+    if pr.ps_unreaped.fetch_sub(1, Ordering::AcqRel) == 1 && pr.has_flag(PS_EXITING) {
         let vm = pr.ps_vmspace.lock().take();
         if let Some(vm) = vm {
             uvm_glue::uvmspace_free(vm);

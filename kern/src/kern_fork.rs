@@ -84,6 +84,7 @@ pub fn fork1(tf: *mut TrapFrame) -> Result<Pid, i32> {
     machdep::cpu_fork(tf, unsafe { &mut *cp.pcb() }, top, 0, tls);
     pr.ps_mtx.lock().ps_threads.push(p);
     pr.ps_threadcnt.store(1, Ordering::Release);
+    pr.ps_unreaped.store(1, Ordering::Release);
     NFORKS.fetch_add(1, Ordering::Relaxed);
 
     let g = SCHED_LOCK.lock();
@@ -126,6 +127,7 @@ pub fn tfork(tf: *mut TrapFrame, tcb: u64, tidp: u64, stack: u64) -> Result<Pid,
         let mut inner = pr.ps_mtx.lock();
         inner.ps_threads.push(p);
         pr.ps_threadcnt.fetch_add(1, Ordering::AcqRel);
+        pr.ps_unreaped.fetch_add(1, Ordering::AcqRel);
     }
     let g = SCHED_LOCK.lock();
     cp.sched(&g).p_cpu = machdep::curcpu().ci_cpuid;

@@ -29,6 +29,7 @@ pub fn kthread_create(func: fn(usize), arg: usize, name: &str) -> Result<*mut Pr
     machdep::cpu_thread_init(unsafe { &mut *pp.pcb() }, top, func, arg);
     pr.ps_mtx.lock().ps_threads.push(p);
     pr.ps_threadcnt.fetch_add(1, Ordering::Relaxed);
+    pr.ps_unreaped.fetch_add(1, Ordering::Relaxed);
     log::debug!("kthread {name}: tid {tid}");
     let g = SCHED_LOCK.lock();
     pp.sched(&g).p_cpu = machdep::curcpu().ci_cpuid;

@@ -247,14 +247,17 @@ pub fn setrunqueue(p: *mut Proc, g: &SchedGuard) {
     debug_assert!(s.p_stat != ProcStat::Srun && s.p_stat != ProcStat::Sonproc);
     s.p_stat = ProcStat::Srun;
     let target = pick_cpu(s.p_cpu);
+    let me = machdep::curcpu();
+    // Whether the target sleeps in its idle loop, judged before this
+    // thread is counted on its queue.
+    let kick = target.ci_cpuid != me.ci_cpuid && is_idle(target);
     s.p_cpu = target.ci_cpuid;
     let q = spc_q(spc(target), g);
     let i = queue_of(s.p_priority);
     q.qs[i].push_back(p);
     q.whichqs |= 1 << i;
     spc(target).spc_nrun.fetch_add(1, Ordering::Relaxed);
-    let me = machdep::curcpu();
-    if target.ci_cpuid != me.ci_cpuid && is_idle(target) {
+    if kick {
         kern_ipi::ipi_send(target, IPI_NOP);
     }
 }
@@ -439,12 +442,20 @@ pub fn want_resched() -> bool {
 }
 
 /// Exit path (exit=reaper): queue the dead thread on this CPU's dead list
-/// and switch away for good. Before: `p` is the current thread, SDEAD.
+/// and switch to this CPU's idle thread, which hands the list to the
+/// reaper (a switch to another runnable thread could leave it there for
+/// as long as that thread keeps the CPU busy). Before: `p` is the current
+/// thread, SDEAD.
 pub fn sched_exit_reaper(g: SchedGuard) -> ! {
     let ci = machdep::curcpu();
+    let s = spc(ci);
     let p = curproc_ptr();
-    spc_q(spc(ci), &g).deadproc.push_back(p);
-    mi_switch(&g);
+    spc_q(s, &g).deadproc.push_back(p);
+    s.spc_want_resched.store(false, Ordering::Relaxed);
+    s.spc_rrticks.store(0, Ordering::Relaxed);
+    let level = ci.ci_mutex_level.load(Ordering::Relaxed);
+    assert!(level == 1, "sched_exit: {level} spin locks held");
+    cpu_switch_to(p, s.spc_idleproc.load(Ordering::Relaxed), &g);
     unreachable!("sched_exit: a dead thread was switched back to");
 }
 

@@ -111,10 +111,11 @@ pub fn psignal(pr: &Process, sig: u32) {
     if !valid(sig) || pr.has_flag(PS_EXITING) {
         return;
     }
-    let inner = pr.ps_mtx.lock();
+    let mut inner = pr.ps_mtx.lock();
     let act = inner.ps_sigacts[sig as usize];
     if sig == SIGCONT {
-        if pr.has_flag(PS_STOPPED) {
+        let was_stopped = pr.has_flag(PS_STOPPED);
+        if was_stopped {
             pr.clear_flag(PS_STOPPED | PS_WAITSTOP);
             pr.set_flag(PS_WAITCONT);
             let g = SCHED_LOCK.lock();
@@ -129,7 +130,16 @@ pub fn psignal(pr: &Process, sig: u32) {
             // SAFETY: as above.
             unsafe { &*t }.p_siglist.fetch_and(!STOPSIGS, Ordering::AcqRel);
         }
-        if act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN {
+        if was_stopped {
+            // The parent hears of it (wait4 WCONTINUED, SIGCHLD); the
+            // tree lock comes before ps_mtx, so let go of it first.
+            drop(inner);
+            notify_parent(pr);
+            if act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN {
+                return;
+            }
+            inner = pr.ps_mtx.lock();
+        } else if act.sa_handler == SIG_DFL || act.sa_handler == SIG_IGN {
             return;
         }
     }
@@ -230,22 +240,14 @@ pub fn sigexit(sig: u32) -> ! {
 /// then park this thread; the others park at their next userret.
 fn proc_stop(p: &Proc, sig: u32) {
     let pr = p.p_p.clone();
+    if pr.has_flag(PS_EXITING) || pr.has_flag(PS_SINGLEEXIT) {
+        return;
+    }
     if !pr.has_flag(PS_STOPPED) {
         pr.ps_xstat.store(sys::wait::w_stopcode(sig as i32), Ordering::Release);
         pr.set_flag(PS_STOPPED | PS_WAITSTOP);
         pr.clear_flag(PS_WAITCONT);
-        let parent = {
-            let tree = PROCTREE.lock();
-            let ppid = tree.get(pr.ps_pid).map(|e| e.ppid);
-            ppid.and_then(|pp| tree.get(pp)).map(|e| e.process.clone())
-        };
-        if let Some(pp) = parent {
-            let nocldstop = pp.ps_mtx.lock().ps_sigacts[SIGCHLD as usize].sa_flags & SA_NOCLDSTOP != 0;
-            if !nocldstop {
-                psignal(&pp, SIGCHLD);
-            }
-            kern_synch::wakeup(kern_exit::process_wchan(&pp));
-        }
+        notify_parent(&pr);
         let inner = pr.ps_mtx.lock();
         for &t in inner.ps_threads.iter() {
             if !core::ptr::eq(t, p) {
@@ -256,12 +258,38 @@ fn proc_stop(p: &Proc, sig: u32) {
     park_if_stopped(p);
 }
 
+/// Tell the parent of `pr` that it stopped or continued: SIGCHLD unless it
+/// asked for none (SA_NOCLDSTOP), and a wakeup for its wait4.
+fn notify_parent(pr: &Process) {
+    let parent = {
+        let tree = PROCTREE.lock();
+        let ppid = tree.get(pr.ps_pid).map(|e| e.ppid);
+        ppid.and_then(|pp| tree.get(pp)).map(|e| e.process.clone())
+    };
+    if let Some(pp) = parent {
+        let nocldstop = pp.ps_mtx.lock().ps_sigacts[SIGCHLD as usize].sa_flags & SA_NOCLDSTOP != 0;
+        if !nocldstop {
+            psignal(&pp, SIGCHLD);
+        }
+        kern_synch::wakeup(kern_exit::process_wchan(&pp));
+    }
+}
+
 /// Sleep in SSTOP while the process is stopped (SIGCONT or SIGKILL end it).
 fn park_if_stopped(p: &Proc) {
     let pr = &p.p_p;
-    while pr.has_flag(PS_STOPPED) && p.p_siglist.load(Ordering::Acquire) & sigmask(SIGKILL) == 0 {
+    let stay = || {
+        pr.has_flag(PS_STOPPED)
+            && !pr.has_flag(PS_SINGLEEXIT)
+            && p.p_siglist.load(Ordering::Acquire) & sigmask(SIGKILL) == 0
+    };
+    while stay() {
         let g = SCHED_LOCK.lock();
-        if !pr.has_flag(PS_STOPPED) {
+        // Checked again under the lock: ptsignal sets SIGKILL before it
+        // takes the lock to wake a stopped thread, and single_thread_set
+        // sets PS_SINGLEEXIT before it does, so neither can slip between
+        // this test and the stop.
+        if !stay() {
             break;
         }
         p.sched(&g).p_stat = ProcStat::Sstop;

@@ -252,6 +252,10 @@ pub struct Process {
     pub ps_cwd: AtomicU32,
     /// Number of live threads (for `ps` and single-threading).
     pub ps_threadcnt: AtomicU32,
+    /// Threads not yet freed by the reaper: the one whose freeing brings
+    /// it to 0 tears the process down, so the address space goes only
+    /// after every thread is off its CPU, and before the zombie appears.
+    pub ps_unreaped: AtomicU32,
     /// The thread whose exit ended the process, 0 if none (kept for ps).
     pub ps_mainthread: AtomicPtr<Proc>,
 }
@@ -285,6 +289,7 @@ impl Process {
             ps_fd: Mutex::new(crate::kern_descrip::FileDesc::new()),
             ps_cwd: AtomicU32::new(0),
             ps_threadcnt: AtomicU32::new(0),
+            ps_unreaped: AtomicU32::new(0),
             ps_mainthread: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
