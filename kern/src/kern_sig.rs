@@ -114,6 +114,7 @@ pub fn psignal(pr: &Process, sig: u32) {
     let mut inner = pr.ps_mtx.lock();
     let act = inner.ps_sigacts[sig as usize];
     if sig == SIGCONT {
+        pr.ps_contgen.fetch_add(1, Ordering::AcqRel);
         let was_stopped = pr.has_flag(PS_STOPPED);
         if was_stopped {
             pr.clear_flag(PS_STOPPED | PS_WAITSTOP);
@@ -177,8 +178,10 @@ pub fn psignal(pr: &Process, sig: u32) {
     }
 }
 
-/// The next signal the current thread must act on, if any.
-fn cursig(p: &Proc) -> Option<u32> {
+/// The next signal the current thread must act on, if any, with the
+/// process's SIGCONT generation read before it was taken.
+fn cursig(p: &Proc) -> Option<(u32, u32)> {
+    let contgen = p.p_p.ps_contgen.load(Ordering::Acquire);
     let pend = p.p_siglist.load(Ordering::Acquire);
     let deliverable = pend & (!p.p_sigmask.load(Ordering::Acquire) | CANTMASK);
     if deliverable == 0 {
@@ -187,11 +190,11 @@ fn cursig(p: &Proc) -> Option<u32> {
     // SIGKILL first, then the lowest number.
     let sig = if deliverable & sigmask(SIGKILL) != 0 { SIGKILL } else { deliverable.trailing_zeros() + 1 };
     p.p_siglist.fetch_and(!sigmask(sig), Ordering::AcqRel);
-    Some(sig)
+    Some((sig, contgen))
 }
 
 /// Act on `sig` for the current thread.
-fn postsig(tf: *mut TrapFrame, p: &Proc, sig: u32) {
+fn postsig(tf: *mut TrapFrame, p: &Proc, sig: u32, contgen: u32) {
     let pr = &p.p_p;
     let act = pr.ps_mtx.lock().ps_sigacts[sig as usize];
     let handler = if CANTMASK & sigmask(sig) != 0 { SIG_DFL } else { act.sa_handler };
@@ -203,7 +206,7 @@ fn postsig(tf: *mut TrapFrame, p: &Proc, sig: u32) {
                 return;
             }
             if STOPSIGS & m != 0 {
-                proc_stop(p, sig);
+                proc_stop(p, sig, contgen);
                 return;
             }
             sigexit(sig);
@@ -238,15 +241,28 @@ pub fn sigexit(sig: u32) -> ! {
 
 /// Stop the process (default action of a stop signal): tell the parent,
 /// then park this thread; the others park at their next userret.
-fn proc_stop(p: &Proc, sig: u32) {
+fn proc_stop(p: &Proc, sig: u32, contgen: u32) {
     let pr = p.p_p.clone();
     if pr.has_flag(PS_EXITING) || pr.has_flag(PS_SINGLEEXIT) {
         return;
     }
-    if !pr.has_flag(PS_STOPPED) {
-        pr.ps_xstat.store(sys::wait::w_stopcode(sig as i32), Ordering::Release);
-        pr.set_flag(PS_STOPPED | PS_WAITSTOP);
-        pr.clear_flag(PS_WAITCONT);
+    let newly = {
+        // Under ps_mtx, which psignal(SIGCONT) holds to bump the
+        // generation and to test PS_STOPPED: either it saw us stopped and
+        // continued us, or we see its bump here and do not stop.
+        let _inner = pr.ps_mtx.lock();
+        if pr.ps_contgen.load(Ordering::Acquire) != contgen {
+            return;
+        }
+        let newly = !pr.has_flag(PS_STOPPED);
+        if newly {
+            pr.ps_xstat.store(sys::wait::w_stopcode(sig as i32), Ordering::Release);
+            pr.set_flag(PS_STOPPED | PS_WAITSTOP);
+            pr.clear_flag(PS_WAITCONT);
+        }
+        newly
+    };
+    if newly {
         notify_parent(&pr);
         let inner = pr.ps_mtx.lock();
         for &t in inner.ps_threads.iter() {
@@ -318,7 +334,7 @@ fn userret_work(tf: *mut TrapFrame) {
         kern_exit::single_thread_check();
         park_if_stopped(p);
         match cursig(p) {
-            Some(sig) => postsig(tf, p, sig),
+            Some((sig, contgen)) => postsig(tf, p, sig, contgen),
             None => break,
         }
     }

@@ -256,6 +256,9 @@ pub struct Process {
     /// it to 0 tears the process down, so the address space goes only
     /// after every thread is off its CPU, and before the zombie appears.
     pub ps_unreaped: AtomicU32,
+    /// Bumped (under ps_mtx) by every SIGCONT: a stop signal taken before
+    /// a SIGCONT that came in meanwhile must not stop the process.
+    pub ps_contgen: AtomicU32,
     /// The thread whose exit ended the process, 0 if none (kept for ps).
     pub ps_mainthread: AtomicPtr<Proc>,
 }
@@ -290,6 +293,7 @@ impl Process {
             ps_cwd: AtomicU32::new(0),
             ps_threadcnt: AtomicU32::new(0),
             ps_unreaped: AtomicU32::new(0),
+            ps_contgen: AtomicU32::new(0),
             ps_mainthread: AtomicPtr::new(core::ptr::null_mut()),
         }
     }
