@@ -257,6 +257,15 @@ mod tests {
         (echo, sigs)
     }
 
+    /// One read that must return data; the bytes it returned.
+    fn read_once(ld: &mut LineDisc, cap: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; cap];
+        match ld.read(&mut buf) {
+            ReadResult::Data(n) => buf[..n].to_vec(),
+            r => panic!("read gave {r:?}"),
+        }
+    }
+
     fn read_all(ld: &mut LineDisc) -> Vec<ReadResult> {
         let mut out = Vec::new();
         let mut buf = [0u8; 64];
@@ -286,15 +295,11 @@ mod tests {
         let mut ld = LineDisc::new();
         let (echo, _) = feed(&mut ld, b"cat\x7f\x7fp\n");
         assert!(echo.ends_with(b"\x08 \x08\x08 \x08p\r\n"));
-        let mut buf = [0u8; 64];
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(3));
-        assert_eq!(&buf[..3], b"cp\n");
+        assert_eq!(read_once(&mut ld, 64), b"cp\n");
         feed(&mut ld, b"rm -rf /\x15echo hi\n");
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(8));
-        assert_eq!(&buf[..8], b"echo hi\n");
+        assert_eq!(read_once(&mut ld, 64), b"echo hi\n");
         feed(&mut ld, b"echo one two\x17\x17three\n");
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(11));
-        assert_eq!(&buf[..11], b"echo three\n");
+        assert_eq!(read_once(&mut ld, 64), b"echo three\n");
         // Erasing an empty line echoes nothing.
         let (echo, _) = feed(&mut ld, b"\x7f\x08");
         assert!(echo.is_empty());
@@ -305,9 +310,7 @@ mod tests {
         let mut ld = LineDisc::new();
         feed(&mut ld, "aé".as_bytes());
         feed(&mut ld, b"\x7f\n");
-        let mut buf = [0u8; 8];
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(2));
-        assert_eq!(&buf[..2], b"a\n");
+        assert_eq!(read_once(&mut ld, 8), b"a\n");
     }
 
     #[test]
@@ -332,22 +335,16 @@ mod tests {
         ld.modes.isig = false;
         let (_, sigs) = feed(&mut ld, b"\x03\n");
         assert!(sigs.is_empty(), "no signals with isig off");
-        let mut buf = [0u8; 8];
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(2));
-        assert_eq!(&buf[..2], b"\x03\n");
+        assert_eq!(read_once(&mut ld, 8), b"\x03\n");
     }
 
     #[test]
     fn a_short_read_leaves_the_rest_of_the_line() {
         let mut ld = LineDisc::new();
         feed(&mut ld, b"hello\nworld\n");
-        let mut buf = [0u8; 3];
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(3));
-        assert_eq!(&buf, b"hel");
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(3));
-        assert_eq!(&buf, b"lo\n");
-        let mut big = [0u8; 64];
-        assert_eq!(ld.read(&mut big), ReadResult::Data(6), "one line per read");
+        assert_eq!(read_once(&mut ld, 3), b"hel");
+        assert_eq!(read_once(&mut ld, 3), b"lo\n");
+        assert_eq!(read_once(&mut ld, 64), b"world\n", "one line per read");
     }
 
     #[test]
@@ -367,13 +364,11 @@ mod tests {
         ld.modes.echo = false;
         let (echo, _) = feed(&mut ld, b"secret\n");
         assert!(echo.is_empty());
-        let mut buf = [0u8; 8];
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(7));
+        assert_eq!(read_once(&mut ld, 8), b"secret\n");
         ld.modes = Modes { icanon: false, echo: false, isig: false };
         feed(&mut ld, b"ab\x7f\x03");
         // Raw: every byte as it came, no editing, no signals.
-        assert_eq!(ld.read(&mut buf), ReadResult::Data(4));
-        assert_eq!(&buf[..4], b"ab\x7f\x03");
+        assert_eq!(read_once(&mut ld, 8), b"ab\x7f\x03");
     }
 
     #[test]
