@@ -62,8 +62,7 @@ fn machine_name() -> Vec<u8> {
 }
 
 fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
-    // SAFETY: reading the bytes of a plain Copy value.
-    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }.to_vec()
+    crate::uvm_glue::as_bytes(v).to_vec()
 }
 
 fn proc_list() -> Vec<u8> {

@@ -169,11 +169,16 @@ pub fn copyin_val<T: Copy + Default>(uaddr: u64) -> Result<T, i32> {
     Ok(v)
 }
 
+/// The bytes of a plain-data ABI value (the `sys` structs, integers).
+pub fn as_bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: reading the initialised bytes of a Copy value for as long as
+    // the borrow lives; the `sys` structs have no padding-dependent use.
+    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
+}
+
 /// Copy a plain-data value out to user space.
 pub fn copyout_val<T: Copy>(v: &T, uaddr: u64) -> Result<(), i32> {
-    // SAFETY: reading the bytes of a Copy value.
-    let bytes = unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) };
-    copyout(bytes, uaddr)
+    copyout(as_bytes(v), uaddr)
 }
 
 /// A NUL-terminated string of at most `max` bytes (without the NUL):

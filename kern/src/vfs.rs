@@ -175,13 +175,7 @@ pub fn sys_getdents(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
             d_namlen: name.len() as u8,
             d_padding: [0; 4],
         };
-        // SAFETY: DirentHeader is plain repr(C) data.
-        let hb = unsafe {
-            core::slice::from_raw_parts(
-                &h as *const DirentHeader as *const u8,
-                core::mem::size_of::<DirentHeader>(),
-            )
-        };
+        let hb = crate::uvm_glue::as_bytes(&h);
         let start = out.len();
         out.extend_from_slice(hb);
         out.extend_from_slice(name.as_bytes());

@@ -2,10 +2,8 @@
 //! r8 r9, results in rax and rdx, CF set on error.
 
 use core::arch::{asm, global_asm};
-use core::sync::atomic::AtomicU32;
 
 use sys::syscall::{SYS___tfork, SYS___threxit};
-use sys::tfork::Tfork;
 
 // The kernel enters with %rsp at argc, 16-byte aligned, every other
 // register zero. The call pushes a return address, leaving %rsp 8 mod 16
@@ -66,16 +64,6 @@ global_asm!(
     options(att_syntax)
 );
 
-unsafe extern "C" {
-    fn __rt_tfork_thread(
-        param: *const Tfork,
-        psize: usize,
-        entry: extern "C" fn(usize) -> !,
-        arg: usize,
-    ) -> isize;
-    fn __rt_threxit_release(flag: *const AtomicU32) -> !;
-}
-
 /// Trap into the kernel. Returns (rax, rdx, carry).
 ///
 /// # Safety
@@ -107,29 +95,6 @@ pub unsafe fn trap(n: usize, a: [usize; 6]) -> (usize, usize, bool) {
         );
     }
     (r0, r1, cf != 0)
-}
-
-/// `__tfork` with a trampoline: the new thread runs `entry(arg)` on
-/// `param.tf_stack` (16-byte aligned). Returns the new thread's id, or
-/// `-errno`.
-///
-/// # Safety
-/// `param` must describe a stack and TCB that stay valid for the thread's
-/// life, and `entry` must never return.
-pub unsafe fn tfork_thread(param: &Tfork, entry: extern "C" fn(usize) -> !, arg: usize) -> isize {
-    // SAFETY: as the caller promised; the trampoline is written above.
-    unsafe { __rt_tfork_thread(param, core::mem::size_of::<Tfork>(), entry, arg) }
-}
-
-/// Store 0 to `flag` and end the calling thread with `__threxit(NULL)`,
-/// without using the stack after the store.
-///
-/// # Safety
-/// `flag` must be valid; all signals should be blocked (a signal frame
-/// pushed after the store could land on an unmapped stack).
-pub unsafe fn threxit_release(flag: &AtomicU32) -> ! {
-    // SAFETY: see above.
-    unsafe { __rt_threxit_release(flag) }
 }
 
 /// The first word of the calling thread's TCB, which the runtime sets to

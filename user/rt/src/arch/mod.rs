@@ -28,6 +28,51 @@ mod arm64;
 #[cfg(all(target_os = "none", target_arch = "aarch64"))]
 pub use arm64::*;
 
+/// The thread trampolines' Rust faces: each arch's assembly defines the
+/// two symbols with the same contract.
+#[cfg(target_os = "none")]
+mod trampolines {
+    use core::sync::atomic::AtomicU32;
+
+    use sys::tfork::Tfork;
+
+    unsafe extern "C" {
+        fn __rt_tfork_thread(
+            param: *const Tfork,
+            psize: usize,
+            entry: extern "C" fn(usize) -> !,
+            arg: usize,
+        ) -> isize;
+        fn __rt_threxit_release(flag: *const AtomicU32) -> !;
+    }
+
+    /// `__tfork` with a trampoline: the new thread runs `entry(arg)` on
+    /// `param.tf_stack` (16-byte aligned). Returns the new thread's id, or
+    /// `-errno`.
+    ///
+    /// # Safety
+    /// `param` must describe a stack and TCB that stay valid for the
+    /// thread's life, and `entry` must never return.
+    pub unsafe fn tfork_thread(param: &Tfork, entry: extern "C" fn(usize) -> !, arg: usize) -> isize {
+        // SAFETY: as the caller promised; the arch's assembly defines the
+        // trampoline with this signature.
+        unsafe { __rt_tfork_thread(param, core::mem::size_of::<Tfork>(), entry, arg) }
+    }
+
+    /// Store 0 to `flag` and end the calling thread with `__threxit(NULL)`,
+    /// without using the stack after the store.
+    ///
+    /// # Safety
+    /// `flag` must be valid; all signals should be blocked (a signal frame
+    /// pushed after the store could land on an unmapped stack).
+    pub unsafe fn threxit_release(flag: &AtomicU32) -> ! {
+        // SAFETY: see above.
+        unsafe { __rt_threxit_release(flag) }
+    }
+}
+#[cfg(target_os = "none")]
+pub use trampolines::*;
+
 #[cfg(not(target_os = "none"))]
 mod hosted;
 #[cfg(not(target_os = "none"))]
