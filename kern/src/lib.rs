@@ -38,6 +38,7 @@ pub mod ramdisk;
 pub mod subr_prf;
 pub mod syscalls;
 pub mod trap;
+pub mod tty;
 pub mod tty_ldisc;
 pub mod uvm_glue;
 pub mod uvm_init;

@@ -14,3 +14,13 @@ pub const O_DIRECTORY: i32 = 0x20000;
 
 /// Path length limit including the terminating NUL (`PATH_MAX`).
 pub const PATH_MAX: usize = 1024;
+
+/// fcntl(2) commands.
+pub const F_DUPFD: i32 = 0;
+pub const F_GETFD: i32 = 1;
+pub const F_SETFD: i32 = 2;
+pub const F_GETFL: i32 = 3;
+pub const F_SETFL: i32 = 4;
+pub const F_DUPFD_CLOEXEC: i32 = 10;
+/// The descriptor flag F_GETFD/F_SETFD carry.
+pub const FD_CLOEXEC: i32 = 1;

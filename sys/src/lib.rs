@@ -24,6 +24,7 @@
 pub mod dirent;
 pub mod errno;
 pub mod fcntl;
+pub mod ioctl;
 pub mod mman;
 pub mod reboot;
 pub mod resource;

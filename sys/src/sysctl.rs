@@ -9,6 +9,10 @@ pub const CTL_HW: i32 = 6;
 
 pub const KERN_OSTYPE: i32 = 1;
 pub const KERN_OSRELEASE: i32 = 2;
+/// The kernel's version line (what `uname -v` shows).
+pub const KERN_VERSION: i32 = 4;
+/// The kernel message buffer's contents, oldest first (dmesg).
+pub const KERN_MSGBUF: i32 = 48;
 pub const KERN_PROC: i32 = 66;
 /// `{CTL_KERN, KERN_PROC, KERN_PROC_ALL, 0, sizeof(KinfoProc), count}`.
 pub const KERN_PROC_ALL: i32 = 0;
@@ -16,6 +20,9 @@ pub const KERN_PROC_ALL: i32 = 0;
 pub const KERN_EXIT: i32 = 1000;
 /// oxbsd: free pages and process/thread counts (`KernVmStats`), for tests.
 pub const KERN_VMSTATS: i32 = 1001;
+/// oxbsd: the kernel command line (QEMU's -append), a string; init reads
+/// its own settings (`script=`) from it.
+pub const KERN_CMDLINE: i32 = 1002;
 
 pub const HW_MACHINE: i32 = 1;
 pub const HW_NCPU: i32 = 3;

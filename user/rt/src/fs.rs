@@ -1,5 +1,5 @@
 //! Files and descriptors: open, close, read, write, dup, dup2, pipe, stat,
-//! fstat, getdents, chdir, __getcwd.
+//! fstat, getdents, chdir, __getcwd, unlink, mkdir, fcntl, ioctl.
 //!
 //! Paths are passed as `&str` and copied with a terminating NUL into a
 //! PATH_MAX buffer on the stack: no allocation, ENAMETOOLONG for a path
@@ -109,6 +109,62 @@ pub fn getcwd(buf: &mut [u8]) -> Result<&str> {
     __getcwd(buf)?;
     let n = buf.iter().position(|&b| b == 0).ok_or(Errno::ERANGE)?;
     core::str::from_utf8(&buf[..n]).map_err(|_| Errno::EINVAL)
+}
+
+pub fn unlink(path: &str) -> Result<()> {
+    // SAFETY: a valid C string.
+    with_cpath(path, |p| unsafe { syscall1(SYS_unlink, p as usize) }).map(drop)
+}
+
+pub fn mkdir(path: &str, mode: u32) -> Result<()> {
+    // SAFETY: a valid C string.
+    with_cpath(path, |p| unsafe { syscall2(SYS_mkdir, p as usize, mode as usize) }).map(drop)
+}
+
+/// fcntl(2) with an integer argument (F_DUPFD, F_GETFD, F_SETFD, F_GETFL,
+/// F_SETFL, F_DUPFD_CLOEXEC from sys::fcntl).
+pub fn fcntl(fd: i32, cmd: i32, arg: i32) -> Result<i32> {
+    // SAFETY: no pointers for these commands.
+    unsafe { syscall3(SYS_fcntl, fd as usize, cmd as usize, arg as usize).map(|r| r as i32) }
+}
+
+/// ioctl(2) whose argument is a `T` the kernel reads or writes, as the
+/// request's direction bits say (sys::ioctl).
+pub fn ioctl<T: Copy>(fd: i32, req: u32, arg: &mut T) -> Result<()> {
+    // SAFETY: arg is a valid, writable T; the request's size field names
+    // sizeof(T) for every request the kernel accepts.
+    unsafe { syscall3(SYS_ioctl, fd as usize, req as usize, arg as *mut T as usize).map(drop) }
+}
+
+/// tcgetpgrp(3): the terminal's foreground process group.
+pub fn tcgetpgrp(fd: i32) -> Result<i32> {
+    let mut pg = 0i32;
+    ioctl(fd, sys::ioctl::TIOCGPGRP, &mut pg)?;
+    Ok(pg)
+}
+
+/// tcsetpgrp(3): make `pgrp` the terminal's foreground process group.
+pub fn tcsetpgrp(fd: i32, pgrp: i32) -> Result<()> {
+    let mut pg = pgrp;
+    ioctl(fd, sys::ioctl::TIOCSPGRP, &mut pg)
+}
+
+/// tcgetattr(3).
+pub fn tcgetattr(fd: i32) -> Result<sys::ioctl::Termios> {
+    let mut t = sys::ioctl::Termios::default();
+    ioctl(fd, sys::ioctl::TIOCGETA, &mut t)?;
+    Ok(t)
+}
+
+/// tcsetattr(3) with TCSANOW.
+pub fn tcsetattr(fd: i32, t: &sys::ioctl::Termios) -> Result<()> {
+    let mut t = *t;
+    ioctl(fd, sys::ioctl::TIOCSETA, &mut t)
+}
+
+/// isatty(3).
+pub fn isatty(fd: i32) -> bool {
+    tcgetattr(fd).is_ok()
 }
 
 /// One getdents record.

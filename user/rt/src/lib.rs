@@ -64,11 +64,14 @@ pub mod time;
 
 pub use env::{Args, args};
 pub use errno::{Errno, Result};
-pub use fs::{__getcwd, chdir, close, dup, dup2, fstat, getcwd, getdents, open, pipe, read, stat, write};
+pub use fs::{
+    __getcwd, chdir, close, dup, dup2, fcntl, fstat, getcwd, getdents, ioctl, isatty, mkdir, open, pipe,
+    read, stat, tcgetattr, tcgetpgrp, tcsetattr, tcsetpgrp, unlink, write,
+};
 pub use mman::{mmap, mprotect, munmap};
 pub use process::{
-    abort, execv, execve, exit, fork, getpgid, getpid, getppid, getrusage, kill, reboot, setpgid, wait4,
-    waitpid,
+    abort, execv, execve, exit, fork, getpgid, getpgrp, getpid, getppid, getrusage, kill, poweroff, reboot,
+    setpgid, setsid, wait4, waitpid,
 };
 pub use signal::{sigaction, signal, sigprocmask, sigreturn};
 pub use sysctl::sysctl;

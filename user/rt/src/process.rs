@@ -175,6 +175,18 @@ pub fn setpgid(pid: i32, pgid: i32) -> Result<()> {
     unsafe { syscall2(SYS_setpgid, pid as usize, pgid as usize).map(drop) }
 }
 
+/// getpgrp(2): the caller's process group.
+pub fn getpgrp() -> i32 {
+    // SAFETY: no pointers.
+    unsafe { syscall0(SYS_getpgrp).map_or(-1, |r| r as i32) }
+}
+
+/// setsid(2): a new session and process group led by the caller.
+pub fn setsid() -> Result<i32> {
+    // SAFETY: no pointers.
+    unsafe { syscall0(SYS_setsid).map(|r| r as i32) }
+}
+
 /// kill(2): send `sig` (0 only checks) to `pid`, to group `-pid`, or to
 /// every process but init with -1.
 pub fn kill(pid: i32, sig: u32) -> Result<()> {
@@ -194,6 +206,12 @@ pub fn getrusage(who: i32) -> Result<Rusage> {
 pub fn reboot(howto: i32) -> Result<()> {
     // SAFETY: no pointers.
     unsafe { syscall1(SYS_reboot, howto as usize).map(drop) }
+}
+
+/// Power off and have the hypervisor report `status` (oxbsd's
+/// extension of reboot(2), see sys::reboot::rb_poweroff_status).
+pub fn poweroff(status: u8) -> Result<()> {
+    reboot(sys::reboot::rb_poweroff_status(status))
 }
 
 /// abort(3): die of SIGABRT (unblocked and reset to the default first);
