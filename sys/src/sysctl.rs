@@ -9,6 +9,7 @@ pub const CTL_HW: i32 = 6;
 
 pub const KERN_OSTYPE: i32 = 1;
 pub const KERN_OSRELEASE: i32 = 2;
+pub const KERN_HOSTNAME: i32 = 10;
 /// The kernel's version line (what `uname -v` shows).
 pub const KERN_VERSION: i32 = 4;
 /// The kernel message buffer's contents, oldest first (dmesg).
