@@ -5,8 +5,18 @@
 //! exit status into a [`GuestExit`] and hands the serial log to [`check`].
 //! Keeping the expectations here, free of process handling, lets them be
 //! unit-tested on canned logs.
+//!
+//! Two modules do touch a running guest: [`console`] drives a serial console
+//! over pipes (expect and send), and [`session`] holds the console sessions
+//! that type at oxbsd's shell as a person would.
+
+pub mod console;
+pub mod session;
 
 use std::fmt;
+use std::path::PathBuf;
+
+pub use session::SessionKind;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Arch {
@@ -77,6 +87,13 @@ pub enum Expect {
     /// `regress: N passed, 0 failed` with N their number, and init powers
     /// off cleanly.
     Regress,
+    /// A console session at the shell (see [`session`]), ending with the
+    /// machine powered off from the shell with success.
+    Session(SessionKind),
+    /// `cargo xtask run --script`'s path: init runs [`SCRIPT_PATH`] (the
+    /// fixture `script.sh`) with /bin/sh and powers off with its exit
+    /// status, which must be this; `need` lines appear in that order.
+    Script(u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +164,15 @@ impl Case {
             Expect::Fault => n += "-fault",
             Expect::HaltWith(_) => n += &format!("-{}", self.append.split_whitespace().next().unwrap_or("")),
             Expect::Regress => {}
+            Expect::Session(k) => n += &format!("-{}", k.name()),
+            Expect::Script(_) => n += "-script",
         }
         n
+    }
+
+    /// Whether the case boots the user ramdisk (with the test fixtures).
+    pub fn uses_ramdisk(&self) -> bool {
+        self.init.is_some() || matches!(self.expect, Expect::Session(_) | Expect::Script(_))
     }
 
     /// The kernel command line: `append`, then `init=PATH` for a case
@@ -238,7 +262,60 @@ pub fn matrix() -> Vec<Case> {
             });
         }
     }
+    // Console sessions and a script, on each arch's default machine.
+    for (arch, smp, script_smp) in [(Arch::Amd64, 4, 2), (Arch::Arm64, 2, 4)] {
+        let base = Case { arch, machine: arch.machines()[0], smp, append: "", ..Case::default() };
+        for k in [SessionKind::Shell, SessionKind::JobControl] {
+            v.push(Case { expect: Expect::Session(k), ..base.clone() });
+        }
+        v.push(Case {
+            smp: script_smp,
+            append: SCRIPT_WORD,
+            expect: Expect::Script(3),
+            need: SCRIPT_LINES,
+            ..base
+        });
+    }
     v
+}
+
+/// Where `cargo xtask run --script FILE` puts FILE in the ramdisk, and the
+/// kernel command line word that makes init run it (`/bin/sh PATH`, after
+/// /etc/rc, then power off with its exit status).
+pub const SCRIPT_PATH: &str = "/etc/script";
+pub const SCRIPT_WORD: &str = "script=/etc/script";
+
+/// Files from `tests/fixtures/` that the tools add to the ramdisk the
+/// matrix boots: (fixture, guest path).
+pub const FIXTURES: &[(&str, &str)] = &[("script.sh", SCRIPT_PATH), ("shebang.sh", "/etc/tests/shebang.sh")];
+
+pub fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// What `script.sh` prints, in order (see the fixture).
+const SCRIPT_LINES: &[&str] = &[
+    "script: start",
+    "a b c",
+    "shebang: /etc/tests/shebang.sh one two",
+    "script: shebang.sh exited 5",
+    "script: false || ok",
+    "script: exiting 3",
+];
+
+/// The status a script's run reports, from the console log and QEMU's
+/// decoded exit, or why there is none (a kernel panic, a timeout, QEMU
+/// failing). The kernel's panic status and a script's exit status 1 look
+/// alike to QEMU, so a `panic:` line decides.
+pub fn script_status(log: &str, exit: GuestExit) -> Result<u32, String> {
+    if let Some(l) = log.lines().find(|l| l.starts_with("panic:")) {
+        return Err(format!("kernel panicked: {}", l.trim_end()));
+    }
+    match exit {
+        GuestExit::Status(s) => Ok(s),
+        GuestExit::Timeout => Err("the script did not finish and power off in time".into()),
+        GuestExit::Qemu(c) => Err(format!("QEMU exited {c} without a kernel status")),
+    }
 }
 
 /// The regress program in the ramdisk.
@@ -302,7 +379,29 @@ pub fn check(case: &Case, log: &str, exit: GuestExit) -> Result<(), String> {
             check_fault_dump(log)
         }
         Expect::Regress => check_regress(case, log, exit, &regress_tests()),
+        Expect::Session(_) => match script_status(log, exit)? {
+            0 => Ok(()),
+            s => Err(format!("expected the shell to power off with success, got status {s}")),
+        },
+        Expect::Script(want) => {
+            // No status at all says most; then what the script printed.
+            let s = script_status(log, exit)?;
+            lines_in_order(log, case.need)?;
+            if s == want { Ok(()) } else { Err(format!("expected the script's status {want}, got {s}")) }
+        }
     }
+}
+
+/// Each of `want` is a whole line of the log (CR NL endings allowed),
+/// in that order.
+fn lines_in_order(log: &str, want: &[&str]) -> Result<(), String> {
+    let mut lines = log.lines().map(|l| l.trim_end_matches('\r'));
+    for w in want {
+        if !lines.any(|l| l == *w) {
+            return Err(format!("no line \"{w}\" (in order) in the console log"));
+        }
+    }
+    Ok(())
 }
 
 /// The regress suite's verdict: no panic, the summary line present once
@@ -626,6 +725,52 @@ mod tests {
         assert_eq!(u.len(), t.len(), "duplicate regress test names");
         let src = "pub const TESTS: &[Test] = &[\n    t(\"a\", f),\n    // t(\"comment\")\n    Test { name: \"b\", f: g, secs: 9 },\n];\nt(\"after\", h),\npub const BASELINE: &str = \"baseline\";\n";
         assert_eq!(parse_regress_table(src), ["a", "b", "baseline"]);
+    }
+
+    #[test]
+    fn session_and_script_cases() {
+        let m = matrix();
+        for arch in Arch::ALL {
+            for k in ["session", "jobctl", "script"] {
+                let c = m.iter().find(|c| c.arch == arch && c.name().ends_with(k)).unwrap();
+                assert!(c.uses_ramdisk() && !c.initrd && c.init.is_none(), "{}", c.name());
+            }
+        }
+        let s = Case { smp: 4, append: "", expect: Expect::Session(SessionKind::Shell), ..Case::default() };
+        assert_eq!(s.name(), "amd64-q35-smp4-session");
+        assert_eq!(s.cmdline(), "");
+        assert_eq!(check(&s, "# halt\r\n", GuestExit::Status(0)), Ok(()));
+        assert!(check(&s, "", GuestExit::Status(2)).unwrap_err().contains("status 2"));
+        let e = check(&s, "panic: oops\r\n", GuestExit::Status(1)).unwrap_err();
+        assert!(e.contains("kernel panicked: panic: oops"), "{e}");
+
+        let c = m.iter().find(|c| c.arch == Arch::Arm64 && c.expect == Expect::Script(3)).unwrap();
+        assert_eq!(c.cmdline(), "script=/etc/script");
+        let good: String = SCRIPT_LINES.iter().map(|l| format!("{l}\r\n")).collect();
+        assert_eq!(check(c, &good, GuestExit::Status(3)), Ok(()));
+        assert!(check(c, &good, GuestExit::Status(0)).unwrap_err().contains("status 3, got 0"));
+        assert!(check(c, &good, GuestExit::Timeout).unwrap_err().contains("in time"));
+        let swapped = good.replace("script: start\r\n", "") + "script: start\r\n";
+        assert!(check(c, &swapped, GuestExit::Status(3)).unwrap_err().contains("in order"));
+        // A script's status 1 is a status; with a panic line it is the panic.
+        assert_eq!(script_status("false\n", GuestExit::Status(1)), Ok(1));
+        assert!(script_status("panic: x\n", GuestExit::Status(1)).is_err());
+        assert!(script_status("", GuestExit::Qemu(1)).unwrap_err().contains("QEMU exited 1"));
+    }
+
+    /// The fixtures exist; the script ends with `exit 3` (the case's
+    /// status) and the other is an executable `#!/bin/sh` script.
+    #[test]
+    fn fixtures() {
+        use std::os::unix::fs::PermissionsExt;
+        for (f, _) in FIXTURES {
+            assert!(fixture_dir().join(f).is_file(), "{f}");
+        }
+        let src = std::fs::read_to_string(fixture_dir().join("script.sh")).unwrap();
+        assert_eq!(src.lines().last(), Some("exit 3"));
+        let sb = fixture_dir().join("shebang.sh");
+        assert!(std::fs::read_to_string(&sb).unwrap().starts_with("#!/bin/sh\n"));
+        assert_eq!(std::fs::metadata(&sb).unwrap().permissions().mode() & 0o111, 0o111);
     }
 
     #[test]

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use oxbsd_tests::{Arch, Case, check, matrix};
-use tools::ramdisk::{AddSpec, build_ramdisk};
+use oxbsd_tests::{Arch, Case, Expect, GuestExit, SCRIPT_PATH, check, matrix, script_status};
+use tools::ramdisk::{AddSpec, build_ramdisk, ramdisk_tree};
 use tools::{build, install, qemu, runner, user, workspace_root};
 
 #[derive(Parser)]
@@ -51,8 +51,10 @@ enum Cmd {
         #[arg(long, value_name = "HOSTPATH:GUESTPATH")]
         add: Vec<AddSpec>,
     },
-    /// Boot oxbsd in QEMU with the serial console on this terminal
-    /// (Ctrl-A X quits QEMU). The ramdisk goes in with -initrd.
+    /// Boot oxbsd in QEMU with the serial console on this terminal: what
+    /// you type goes to the guest, ^C included; Ctrl-A X quits QEMU. The
+    /// ramdisk goes in with -initrd. With --script or --timeout it runs
+    /// unattended instead.
     Run {
         #[arg(long, value_enum)]
         arch: ArchArg,
@@ -64,6 +66,16 @@ enum Cmd {
         /// command line); it must be in the ramdisk.
         #[arg(long, value_name = "PATH")]
         init: Option<String>,
+        /// Run host FILE with /bin/sh instead of an interactive shell, then
+        /// power off: FILE goes into the ramdisk at /etc/script and
+        /// script=/etc/script onto the kernel command line; init runs it
+        /// after /etc/rc with the console as its terminal. The console is
+        /// shown here and nothing is read from it. Exits with the script's
+        /// status (its exit code, or 128 + signal); a kernel panic exits
+        /// 125 and a timeout 124, each with a message. Timeout 120 s
+        /// unless --timeout says otherwise.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "no_ramdisk", "gdb"])]
+        script: Option<PathBuf>,
         /// Boot without a ramdisk.
         #[arg(long)]
         no_ramdisk: bool,
@@ -125,9 +137,26 @@ fn main() -> ExitCode {
             build::build_kernel(a)?;
             build_ramdisk(a, &add).map(drop)
         }),
-        Cmd::Run { arch, add, init, no_ramdisk, smp, machine, cpu, mem, accel, append, gdb, timeout } => {
-            let rd = RamdiskChoice { add, init, none: no_ramdisk };
-            cmd_run(arch, rd, smp, machine, cpu, mem, accel, append, gdb, timeout)
+        Cmd::Run {
+            arch,
+            add,
+            init,
+            script,
+            no_ramdisk,
+            smp,
+            machine,
+            cpu,
+            mem,
+            accel,
+            append,
+            gdb,
+            timeout,
+        } => {
+            let rd = RamdiskChoice { add, init, script, none: no_ramdisk };
+            match cmd_run(arch, rd, smp, machine, cpu, mem, accel, append, gdb, timeout) {
+                Ok(code) => return code,
+                Err(e) => Err(e),
+            }
         }
         Cmd::Test { arch, no_lint, no_host, filter, timeout, verbose } => {
             cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose)
@@ -147,20 +176,29 @@ fn main() -> ExitCode {
 struct RamdiskChoice {
     add: Vec<AddSpec>,
     init: Option<String>,
+    /// `--script FILE`.
+    script: Option<PathBuf>,
     none: bool,
 }
 
-/// The kernel command line with `init=PATH` appended, after checking it
-/// does not already name one.
-fn append_init(append: &str, init: Option<&str>) -> Result<String, String> {
-    let Some(init) = init else { return Ok(append.to_string()) };
-    if !init.starts_with('/') {
-        return Err(format!("--init {init}: give an absolute path, e.g. /bin/hello"));
+/// How long `run --script` lets a script run without --timeout.
+const SCRIPT_TIMEOUT: u64 = 120;
+/// `run --script`'s exit codes when there is no script status (as
+/// timeout(1) and git bisect run have them).
+const EXIT_TIMEOUT: u8 = 124;
+const EXIT_NO_STATUS: u8 = 125;
+
+/// The kernel command line with `KEY=PATH` appended (option `--KEY`),
+/// after checking it does not already have a `KEY=` word.
+fn append_word(append: &str, key: &str, path: Option<&str>) -> Result<String, String> {
+    let Some(path) = path else { return Ok(append.to_string()) };
+    if !path.starts_with('/') {
+        return Err(format!("--{key} {path}: give an absolute path in the ramdisk, e.g. /bin/hello"));
     }
-    if append.split_whitespace().any(|w| w.starts_with("init=")) {
-        return Err("--init and an init= word in --append: give one of them".into());
+    if append.split_whitespace().any(|w| w.starts_with(&format!("{key}="))) {
+        return Err(format!("--{key} and a {key}= word in --append: give one of them"));
     }
-    Ok(if append.is_empty() { format!("init={init}") } else { format!("{append} init={init}") })
+    Ok(if append.is_empty() { format!("{key}={path}") } else { format!("{append} {key}={path}") })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -175,7 +213,7 @@ fn cmd_run(
     append: String,
     gdb: bool,
     timeout: Option<u64>,
-) -> Result<(), String> {
+) -> Result<ExitCode, String> {
     let arch = match arch.arches()[..] {
         [a] => a,
         _ => return Err("run boots one arch: --arch amd64 or --arch arm64".into()),
@@ -196,13 +234,20 @@ fn cmd_run(
     if rd.none && !rd.add.is_empty() {
         return Err("--add puts files in the ramdisk; it cannot go with --no-ramdisk".into());
     }
-    let append = append_init(&append, rd.init.as_deref())?;
+    let mut add = rd.add;
+    let mut append = append_word(&append, "init", rd.init.as_deref())?;
+    if let Some(f) = &rd.script {
+        let host = f.to_str().ok_or_else(|| format!("--script {}: not a UTF-8 path", f.display()))?;
+        add.push(format!("{host}:{SCRIPT_PATH}").parse().map_err(|e| format!("--script: {e}"))?);
+        append = append_word(&append, "script", Some(SCRIPT_PATH))?;
+    }
+    let timeout = timeout.or(rd.script.as_ref().map(|_| SCRIPT_TIMEOUT));
     install::ensure_qemu(&[arch])?;
     let kernel = build::build_kernel(arch)?;
     let initrd = if rd.none {
         None
     } else {
-        let (path, tree) = build_ramdisk(arch, &rd.add)?;
+        let (path, tree) = build_ramdisk(arch, &add)?;
         if let Some(init) = &rd.init
             && !tree.contains_file(init)
         {
@@ -231,25 +276,37 @@ fn cmd_run(
         let g = build::images_dir(arch).join("bsd.gdb");
         eprintln!("xtask: waiting for gdb: gdb-multiarch {} -ex 'target remote localhost:1234'", g.display());
     }
-    let exit = match timeout {
-        None => {
-            eprintln!("xtask: {prog} {} (Ctrl-A X quits)", args.join(" "));
-            qemu::decode_exit(arch, runner::run_interactive(prog, &args)?)
-        }
-        Some(s) => {
-            let c = runner::run_captured(prog, &args, Duration::from_secs(s), true)?;
-            for l in c.log.lines().filter(|l| l.starts_with("[qemu stderr]")) {
-                eprintln!("{l}");
-            }
-            c.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| qemu::decode_exit(arch, code))
-        }
+    let Some(secs) = timeout else {
+        eprintln!("xtask: {prog} {} (Ctrl-A X quits; ^C goes to the guest)", args.join(" "));
+        let exit = qemu::decode_exit(arch, runner::run_interactive(prog, &args)?);
+        eprintln!("xtask: {}", qemu::describe(exit));
+        return match exit {
+            GuestExit::Status(0) | GuestExit::Qemu(0) => Ok(ExitCode::SUCCESS),
+            _ => Err("the guest did not power off cleanly".into()),
+        };
     };
-    eprintln!("xtask: {}", qemu::describe(exit));
-    match exit {
-        oxbsd_tests::GuestExit::Status(0) => Ok(()),
-        oxbsd_tests::GuestExit::Qemu(0) if timeout.is_none() => Ok(()),
-        _ => Err("the guest did not power off cleanly".into()),
+    let c = runner::run_captured(prog, &args, Duration::from_secs(secs), true)?;
+    for l in c.log.lines().filter(|l| l.starts_with("[qemu stderr]")) {
+        eprintln!("{l}");
     }
+    let exit = c.code.map_or(GuestExit::Timeout, |code| qemu::decode_exit(arch, code));
+    if rd.script.is_none() {
+        eprintln!("xtask: {}", qemu::describe(exit));
+        return match exit {
+            GuestExit::Status(0) => Ok(ExitCode::SUCCESS),
+            _ => Err("the guest did not power off cleanly".into()),
+        };
+    }
+    Ok(match script_status(&c.log, exit) {
+        Ok(s) => {
+            eprintln!("xtask: the script exited with status {s}");
+            ExitCode::from(s as u8)
+        }
+        Err(e) => {
+            eprintln!("xtask: {e} ({})", qemu::describe(exit));
+            ExitCode::from(if exit == GuestExit::Timeout { EXIT_TIMEOUT } else { EXIT_NO_STATUS })
+        }
+    })
 }
 
 /// The oxbsd arch name of the machine the tools run on.
@@ -330,19 +387,11 @@ fn cmd_test(
         runner::run_step("host unit tests", build::cargo().args(["test", "--quiet", "--workspace"]), &root)?;
     }
     install::ensure_qemu(&arches)?;
+    let logdir = root.join("target/test-logs");
+    std::fs::create_dir_all(&logdir).map_err(|e| format!("creating {}: {e}", logdir.display()))?;
     let mut kernels = Vec::new();
     for &a in &arches {
-        // The cases with an init boot the user ramdisk; building it also
-        // checks every user program and leaves it ready for `run`.
-        let (rd, tree) = build_ramdisk(a, &[])?;
-        for c in matrix().iter().filter(|c| c.arch == a) {
-            if let Some(init) = c.init
-                && !tree.contains_file(init)
-            {
-                return Err(format!("case {}: {init} is not in the {a} ramdisk", c.name()));
-            }
-        }
-        kernels.push((a, build::build_kernel(a)?, rd));
+        kernels.push((a, build::build_kernel(a)?, test_ramdisk(a, &logdir)?));
     }
     let cases: Vec<Case> = matrix()
         .into_iter()
@@ -352,8 +401,6 @@ fn cmd_test(
     if cases.is_empty() {
         return Err("no boot case matches the filter".into());
     }
-    let logdir = root.join("target/test-logs");
-    std::fs::create_dir_all(&logdir).map_err(|e| format!("creating {}: {e}", logdir.display()))?;
     // The kernel must find this initrd, report its exact size and keep it
     // out of its free memory (main() asserts no usable range overlaps it).
     let rd: Vec<u8> = (0..oxbsd_tests::INITRD_BYTES).map(|i| (i % 251) as u8).collect();
@@ -379,6 +426,29 @@ fn cmd_test(
     if failed == 0 { Ok(()) } else { Err(format!("{failed} boot case(s) failed")) }
 }
 
+/// The user ramdisk the matrix boots: the standard one plus the test
+/// fixtures (`oxbsd_tests::FIXTURES`), written beside the logs so that
+/// `run`'s ramdisk stays as `build` makes it. Every case's init and
+/// fixture is checked to be in it.
+fn test_ramdisk(a: Arch, logdir: &std::path::Path) -> Result<PathBuf, String> {
+    let dir = oxbsd_tests::fixture_dir();
+    let adds: Vec<AddSpec> = oxbsd_tests::FIXTURES
+        .iter()
+        .map(|&(f, guest)| AddSpec { host: dir.join(f), guest: guest.into() })
+        .collect();
+    let tree = ramdisk_tree(a, &adds)?;
+    for c in matrix().iter().filter(|c| c.arch == a) {
+        if let Some(init) = c.init
+            && !tree.contains_file(init)
+        {
+            return Err(format!("case {}: {init} is not in the {a} ramdisk", c.name()));
+        }
+    }
+    let path = logdir.join(format!("ramdisk-{a}.cpio"));
+    std::fs::write(&path, tree.to_cpio()).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn boot_case(
     c: &Case,
     kernel: PathBuf,
@@ -387,7 +457,7 @@ fn boot_case(
     verbose: bool,
     logdir: &std::path::Path,
 ) -> Result<f64, String> {
-    let initrd = if c.init.is_some() {
+    let initrd = if c.uses_ramdisk() {
         Some(ramdisk.to_path_buf())
     } else {
         c.initrd.then(|| logdir.join("initrd.bin"))
@@ -407,27 +477,65 @@ fn boot_case(
     };
     let args = qemu::args(&o)?;
     let prog = qemu::program(c.arch);
-    let run = runner::run_captured(prog, &args, Duration::from_secs(timeout), verbose)?;
-    let exit = run.code.map_or(oxbsd_tests::GuestExit::Timeout, |code| qemu::decode_exit(c.arch, code));
-    let log = format!("$ {prog} {}\n{}\n[xtask] {}\n", args.join(" "), run.log, qemu::describe(exit));
+    let timeout = Duration::from_secs(timeout);
+    let (run, report) = match c.expect {
+        Expect::Session(kind) => {
+            let (run, report) = runner::run_session(prog, &args, kind, timeout, verbose)?;
+            (run, Some(report))
+        }
+        _ => (runner::run_captured(prog, &args, timeout, verbose)?, None),
+    };
+    let exit = run.code.map_or(GuestExit::Timeout, |code| qemu::decode_exit(c.arch, code));
+    let mut log = format!("$ {prog} {}\n{}\n", args.join(" "), run.log);
+    if let Some(r) = &report {
+        log += "[xtask] session steps:\n";
+        for (step, t) in &r.steps {
+            log += &format!("[xtask] {:7.2} s  {step}\n", t.as_secs_f64());
+        }
+    }
+    log += &format!("[xtask] {}\n", qemu::describe(exit));
     let _ = std::fs::write(logdir.join(format!("{}.log", c.name())), &log);
+    if let Some(f) = report.and_then(|r| r.failure) {
+        // Why the console stopped making sense, if the kernel said.
+        let panic = run.log.lines().find(|l| l.starts_with("panic:"));
+        let panic = panic.map(|l| format!(" [kernel {}]", l.trim_end())).unwrap_or_default();
+        let tail = oxbsd_tests::console::tail(&run.log, 15).replace('\n', "\n        | ");
+        return Err(format!("{f}{panic}\n        console tail:\n        | {tail}"));
+    }
     check(c, &run.log, exit).map(|()| run.elapsed.as_secs_f64())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::append_init;
+    use super::*;
 
     #[test]
-    fn init_word() {
-        assert_eq!(append_init("", None).unwrap(), "");
-        assert_eq!(append_init("halt", None).unwrap(), "halt");
-        assert_eq!(append_init("", Some("/bin/hello")).unwrap(), "init=/bin/hello");
+    fn command_line_words() {
+        assert_eq!(append_word("", "init", None).unwrap(), "");
+        assert_eq!(append_word("halt", "init", None).unwrap(), "halt");
+        assert_eq!(append_word("", "init", Some("/bin/hello")).unwrap(), "init=/bin/hello");
         assert_eq!(
-            append_init("loglevel=debug", Some("/sbin/init")).unwrap(),
+            append_word("loglevel=debug", "init", Some("/sbin/init")).unwrap(),
             "loglevel=debug init=/sbin/init"
         );
-        assert!(append_init("", Some("bin/hello")).unwrap_err().contains("absolute"));
-        assert!(append_init("init=/a", Some("/b")).unwrap_err().contains("one of them"));
+        assert!(append_word("", "init", Some("bin/hello")).unwrap_err().contains("absolute"));
+        assert!(append_word("init=/a", "init", Some("/b")).unwrap_err().contains("one of them"));
+        assert_eq!(
+            append_word("init=/a", "script", Some(SCRIPT_PATH)).unwrap(),
+            "init=/a script=/etc/script"
+        );
+        assert!(
+            append_word("script=/x", "script", Some("/y")).unwrap_err().contains("--script and a script=")
+        );
+    }
+
+    #[test]
+    fn script_option() {
+        let ok = Cli::try_parse_from(["xtask", "run", "--arch", "amd64", "--script", "Cargo.toml"]);
+        assert!(ok.is_ok());
+        for other in ["--init=/bin/hello", "--no-ramdisk", "--gdb"] {
+            let r = Cli::try_parse_from(["xtask", "run", "--arch", "amd64", "--script", "x", other]);
+            assert!(r.is_err(), "--script with {other} accepted");
+        }
     }
 }
