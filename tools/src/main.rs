@@ -289,7 +289,7 @@ fn cmd_run(
     for l in c.log.lines().filter(|l| l.starts_with("[qemu stderr]")) {
         eprintln!("{l}");
     }
-    let exit = c.code.map_or(GuestExit::Timeout, |code| qemu::decode_exit(arch, code));
+    let exit = c.code.map_or(GuestExit::Timeout, |code| qemu::decode_logged(arch, code, &c.log));
     if rd.script.is_none() {
         eprintln!("xtask: {}", qemu::describe(exit));
         return match exit {
@@ -485,7 +485,7 @@ fn boot_case(
         }
         _ => (runner::run_captured(prog, &args, timeout, verbose)?, None),
     };
-    let exit = run.code.map_or(GuestExit::Timeout, |code| qemu::decode_exit(c.arch, code));
+    let exit = run.code.map_or(GuestExit::Timeout, |code| qemu::decode_logged(c.arch, code, &run.log));
     let mut log = format!("$ {prog} {}\n{}\n", args.join(" "), run.log);
     if let Some(r) = &report {
         log += "[xtask] session steps:\n";

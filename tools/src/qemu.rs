@@ -7,6 +7,13 @@
 //! - amd64, isa-debug-exit at port 0xf4: QEMU exits `(v << 1) | 1`, so 33
 //!   for success and 35 for a panic.
 //! - arm64, semihosting SYS_EXIT_EXTENDED: QEMU exits `v`, so 16 and 17.
+//!
+//! A power-off from user space (reboot(2) with a status: init after
+//! `script=`) hands the kernel a status of 0 to 255, but the exit code
+//! keeps only the low byte of `v` (arm64) or its low 7 bits (amd64), and
+//! status 1 looks like a panic. The kernel also prints
+//! `powering off with status N` on the console first; [`decode_logged`]
+//! takes N from there when the exit code is exactly what N gives.
 
 use std::path::PathBuf;
 
@@ -112,6 +119,30 @@ pub fn decode_exit(arch: Arch, code: i32) -> GuestExit {
     if v & !0xf == 0x10 { GuestExit::Status((v & 0xf) as u32) } else { GuestExit::Qemu(code) }
 }
 
+/// The QEMU exit code the kernel's `powerdown(status)` produces.
+pub fn encode_exit(arch: Arch, status: u32) -> i32 {
+    let v = (0x10 | status) as u8 as i32;
+    match arch {
+        Arch::Amd64 => ((v << 1) | 1) & 0xff,
+        Arch::Arm64 => v,
+    }
+}
+
+/// The kernel's last word before a power-off with a non-zero status from
+/// reboot(2).
+const STATUS_LINE: &str = "powering off with status ";
+
+/// [`decode_exit`], with the full status from the console `log` when the
+/// exit code carried only part of it (see the module comment).
+pub fn decode_logged(arch: Arch, code: i32, log: &str) -> GuestExit {
+    let said =
+        log.lines().filter_map(|l| l.trim_end().strip_prefix(STATUS_LINE)?.parse::<u32>().ok()).next_back();
+    match said {
+        Some(n) if n <= 0xff && encode_exit(arch, n) == code => GuestExit::Status(n),
+        _ => decode_exit(arch, code),
+    }
+}
+
 /// A one-line explanation of a guest exit for people.
 pub fn describe(e: GuestExit) -> String {
     match e {
@@ -155,6 +186,32 @@ mod tests {
         assert_eq!(decode_exit(Arch::Arm64, 17), GuestExit::Status(1));
         assert_eq!(decode_exit(Arch::Arm64, 1), GuestExit::Qemu(1));
         assert_eq!(decode_exit(Arch::Arm64, 0), GuestExit::Qemu(0));
+    }
+
+    #[test]
+    fn statuses_from_the_console() {
+        for arch in Arch::ALL {
+            for s in [0, 1, 3, 15] {
+                assert_eq!(decode_exit(arch, encode_exit(arch, s)), GuestExit::Status(s), "{arch} {s}");
+            }
+            // Only the console line tells 130 (^C) or 255 apart.
+            for s in [16, 130, 131, 255] {
+                let log = format!("syncing disks... done\r\n{STATUS_LINE}{s}\r\n");
+                assert_eq!(
+                    decode_logged(arch, encode_exit(arch, s), &log),
+                    GuestExit::Status(s),
+                    "{arch} {s}"
+                );
+                assert_ne!(decode_exit(arch, encode_exit(arch, s)), GuestExit::Status(s), "{arch} {s}");
+            }
+            // A line that the exit code contradicts is not believed.
+            let log = format!("{STATUS_LINE}3\n");
+            assert_eq!(decode_logged(arch, encode_exit(arch, 4), &log), GuestExit::Status(4));
+            assert_eq!(decode_logged(arch, 0, &log), GuestExit::Qemu(0));
+            assert_eq!(decode_logged(arch, encode_exit(arch, 1), "panic: x\n"), GuestExit::Status(1));
+        }
+        assert_eq!(encode_exit(Arch::Amd64, 0), 33);
+        assert_eq!(encode_exit(Arch::Arm64, 1), 17);
     }
 
     #[test]
