@@ -190,8 +190,9 @@ impl<'a> Shell<'a> {
     }
 }
 
-/// The ps invocation the sessions use: every process, with its parent.
-pub const PS: &str = "ps -lax";
+/// The ps invocation the sessions use. oxbsd's ps lists every user
+/// process with PID, PPID, STAT and COMMAND (the program's name).
+pub const PS: &str = "ps";
 
 /// Drive the session `kind` on `con` from power-on to power-off.
 pub fn drive(kind: SessionKind, con: &mut Console) -> Report {
@@ -514,7 +515,9 @@ mod tests {
                             "echo a b c | cat | cat" => "a b c\n",
                             "sleep 30 &" => "[1] 9\n",
                             "echo $!" => "9\n",
-                            "ps -lax" => "PID PPID STAT COMMAND\n1 0 Is /sbin/init\n9 7 T sleep 30\n",
+                            PS => {
+                                "  PID  PPID STAT       TIME COMMAND\n    1     0 S       0:00.01 init\n    9     7 T       0:00.00 sleep\n"
+                            }
                             "sleep 30" => continue,
                             "halt" => return,
                             _ => "",
