@@ -7,7 +7,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use common::{CopyError, Getopt, copy_fd, warn};
+use common::{CopyError, copy_fd, warn};
 use rt::prelude::*;
 use sys::fcntl::O_RDONLY;
 
@@ -16,17 +16,13 @@ rt::entry!(main);
 const USAGE: &str = "cat [file ...]";
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = Getopt::new(&argv, "");
-    if let Some(Err(e)) = opts.next() {
-        return common::bad_option(e, USAGE);
-    }
-    let files = match opts.operands() {
-        [] => &["-"][..],
-        f => f,
+    let files = match common::getopt(args, "", USAGE, |_, _| {}) {
+        Ok(f) if f.is_empty() => vec!["-"],
+        Ok(f) => f,
+        Err(status) => return status,
     };
     let mut status = 0;
-    for &name in files {
+    for name in files {
         let fd = if name == "-" {
             0
         } else {

@@ -66,18 +66,15 @@ fn main(args: &Args) -> i32 {
         How::Halt => ("pq", format!("{name} [-pq]")),
         _ => ("q", format!("{name} [-q]")),
     };
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, spec);
     let mut quick = false;
-    for o in opts.by_ref() {
-        match o {
-            Ok(('p', _)) => how = How::PowerOff,
-            Ok(_) => quick = true,
-            Err(e) => return common::bad_option(e, &usage),
-        }
-    }
-    if !opts.operands().is_empty() {
-        return common::usage(&usage);
+    let each = |c, _| match c {
+        'p' => how = How::PowerOff,
+        _ => quick = true,
+    };
+    match common::getopt(args, spec, &usage, each) {
+        Ok(rest) if rest.is_empty() => {}
+        Ok(_) => return common::usage(&usage),
+        Err(status) => return status,
     }
     // As init itself (booted with init=/sbin/halt), signalling pid 1
     // would only signal ourselves.

@@ -36,19 +36,16 @@ struct Entry {
 }
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, "1al");
     let mut f = Flags { columns: rt::isatty(1), ..Flags::default() };
-    for o in opts.by_ref() {
-        match o {
-            Ok(('1', _)) => f.columns = false,
-            Ok(('a', _)) => f.all = true,
-            Ok(('l', _)) => f.long = true,
-            Ok(_) => unreachable!("getopt returns only the letters it was given"),
-            Err(e) => return common::bad_option(e, USAGE),
-        }
-    }
-    let mut names: Vec<&str> = opts.operands().to_vec();
+    let each = |c, _| match c {
+        '1' => f.columns = false,
+        'a' => f.all = true,
+        _ => f.long = true,
+    };
+    let mut names = match common::getopt(args, "1al", USAGE, each) {
+        Ok(n) => n,
+        Err(status) => return status,
+    };
     if names.is_empty() {
         names.push(".");
     }

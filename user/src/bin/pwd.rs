@@ -13,15 +13,10 @@ rt::entry!(main);
 const USAGE: &str = "pwd [-LP]";
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, "LP");
-    for o in opts.by_ref() {
-        if let Err(e) = o {
-            return common::bad_option(e, USAGE);
-        }
-    }
-    if !opts.operands().is_empty() {
-        return common::usage(USAGE);
+    match common::getopt(args, "LP", USAGE, |_, _| {}) {
+        Ok(rest) if rest.is_empty() => {}
+        Ok(_) => return common::usage(USAGE),
+        Err(status) => return status,
     }
     let mut buf = [0u8; sys::fcntl::PATH_MAX];
     match rt::getcwd(&mut buf) {

@@ -16,13 +16,10 @@ rt::entry!(main);
 const USAGE: &str = "sleep seconds";
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, "");
-    if let Some(Err(e)) = opts.next() {
-        return common::bad_option(e, USAGE);
-    }
-    let [secs] = opts.operands() else {
-        return common::usage(USAGE);
+    let secs = match common::getopt(args, "", USAGE, |_, _| {}).as_deref() {
+        Ok([secs]) => *secs,
+        Ok(_) => return common::usage(USAGE),
+        Err(status) => return *status,
     };
     let Some(d) = parse_interval(secs) else {
         common::warnx(format_args!("seconds is invalid: {secs}"));

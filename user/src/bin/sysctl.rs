@@ -53,17 +53,15 @@ const NODES: &[Node] = &[
 const TOP_LEVEL: &[&str] = &["kern", "hw"];
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, "an");
     let (mut all, mut bare) = (false, false);
-    for o in opts.by_ref() {
-        match o {
-            Ok(('a', _)) => all = true,
-            Ok(_) => bare = true,
-            Err(e) => return common::bad_option(e, USAGE),
-        }
-    }
-    let names = opts.operands();
+    let each = |c, _| match c {
+        'a' => all = true,
+        _ => bare = true,
+    };
+    let names = match common::getopt(args, "an", USAGE, each) {
+        Ok(n) => n,
+        Err(status) => return status,
+    };
     if all || names.is_empty() {
         if !names.is_empty() {
             return common::usage(USAGE);
@@ -74,7 +72,7 @@ fn main(args: &Args) -> i32 {
         return 0;
     }
     let mut status = 0;
-    for &arg in names {
+    for arg in names {
         let (name, value) = match arg.split_once('=') {
             Some((n, v)) => (n, Some(v)),
             None => (arg, None),

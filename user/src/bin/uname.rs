@@ -27,18 +27,15 @@ const FIELDS: [(char, &str, [i32; 2]); 5] = [
 ];
 
 fn main(args: &Args) -> i32 {
-    let argv = common::operands(args);
-    let mut opts = common::Getopt::new(&argv, "amnrsv");
     let mut want = String::new();
-    for o in opts.by_ref() {
-        match o {
-            Ok(('a', _)) => want.push_str("snrvm"),
-            Ok((c, _)) => want.push(c),
-            Err(e) => return common::bad_option(e, USAGE),
-        }
-    }
-    if !opts.operands().is_empty() {
-        return common::usage(USAGE);
+    let each = |c, _| match c {
+        'a' => want.push_str("snrvm"),
+        c => want.push(c),
+    };
+    match common::getopt(args, "amnrsv", USAGE, each) {
+        Ok(rest) if rest.is_empty() => {}
+        Ok(_) => return common::usage(USAGE),
+        Err(status) => return status,
     }
     if want.is_empty() {
         want.push('s');

@@ -37,8 +37,8 @@ pub type Opt<'a> = core::result::Result<(char, Option<&'a str>), OptError>;
 /// Parsing stops at the first word that is not an option, at "-" (an
 /// operand: standard input for most programs) and after "--". The words
 /// left are [`Getopt::operands`].
-pub struct Getopt<'a> {
-    args: &'a [&'a str],
+pub struct Getopt<'s, 'a> {
+    args: &'s [&'a str],
     spec: &'static str,
     /// The word being read.
     idx: usize,
@@ -46,14 +46,14 @@ pub struct Getopt<'a> {
     pos: usize,
 }
 
-impl<'a> Getopt<'a> {
+impl<'s, 'a> Getopt<'s, 'a> {
     /// `args` without the program name.
-    pub fn new(args: &'a [&'a str], spec: &'static str) -> Self {
+    pub fn new(args: &'s [&'a str], spec: &'static str) -> Self {
         Getopt { args, spec, idx: 0, pos: 0 }
     }
 
     /// The operands: what follows the options once the iterator has ended.
-    pub fn operands(&self) -> &'a [&'a str] {
+    pub fn operands(&self) -> &'s [&'a str] {
         &self.args[self.idx.min(self.args.len())..]
     }
 
@@ -63,7 +63,7 @@ impl<'a> Getopt<'a> {
     }
 }
 
-impl<'a> Iterator for Getopt<'a> {
+impl<'a> Iterator for Getopt<'_, 'a> {
     type Item = Opt<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -133,6 +133,26 @@ pub fn bad_option(e: OptError, text: &str) -> i32 {
 /// The program's arguments after argv[0], as text.
 pub fn operands(args: &Args) -> Vec<&'static str> {
     args.strs().skip(1).collect()
+}
+
+/// Parse the program's options with `spec` (see [`Getopt`]), handing each
+/// to `each`; returns the operands. On a bad option, prints it and the
+/// usage line and returns Err(the exit status).
+pub fn getopt(
+    args: &Args,
+    spec: &'static str,
+    usage_text: &str,
+    mut each: impl FnMut(char, Option<&'static str>),
+) -> core::result::Result<Vec<&'static str>, i32> {
+    let argv = operands(args);
+    let mut opts = Getopt::new(&argv, spec);
+    for o in opts.by_ref() {
+        match o {
+            Ok((c, arg)) => each(c, arg),
+            Err(e) => return Err(bad_option(e, usage_text)),
+        }
+    }
+    Ok(opts.operands().to_vec())
 }
 
 /// Which side of a copy failed.
