@@ -4,10 +4,11 @@
 //!
 //! Contents: the programs, `/sbin/init`, `halt` (also as `reboot` and
 //! `poweroff`) and `sysctl` in `/sbin`, the others in `/bin` (see
-//! [`crate::user::install_paths`]); `/etc/rc` and `/etc/motd`; an empty
-//! `/tmp`; and whatever `--add HOST:GUEST` names. Directories get mode
-//! 0755 (/tmp 1777), programs 0755, the /etc files 0644, added files
-//! their host permission bits.
+//! [`crate::user::install_paths`]); `/etc/rc` and `/etc/motd`; and
+//! whatever `--add HOST:GUEST` names. Directories get mode 0755, programs
+//! 0755, the /etc files 0644, added files their host permission bits.
+//! (`/tmp` is the kernel's own, in memory, whether or not the image has
+//! one.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -197,8 +198,6 @@ pub fn ramdisk_tree(arch: Arch, adds: &[AddSpec]) -> Result<Tree, String> {
     for d in ["/bin", "/sbin", "/etc"] {
         t.dir(d, 0o755)?;
     }
-    // A place for temporary files, writable by all, sticky.
-    t.dir("/tmp", 0o1777)?;
     let programs = build_user(arch)?;
     for (name, path) in &programs {
         let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
@@ -327,7 +326,7 @@ mod tests {
     }
 
     /// The real thing, for both arches: every program where it belongs,
-    /// the /etc files, /tmp, and an added file.
+    /// the /etc files, and an added file.
     #[test]
     fn standard_ramdisk_contents() {
         let dir = std::env::temp_dir().join(format!("oxbsd-rd-{}", std::process::id()));
@@ -352,7 +351,6 @@ mod tests {
             assert!(rd.lookup(r, "/bin/halt").is_err() && rd.lookup(r, "/bin/init").is_err());
             assert_eq!(rd.node(rd.lookup(r, "/etc/motd").unwrap()).data, MOTD.as_bytes());
             assert_eq!(rd.node(rd.lookup(r, "/etc/rc").unwrap()).data, RC.as_bytes());
-            assert_eq!(rd.node(rd.lookup(r, "/tmp").unwrap()).mode, 0o041777);
             assert_eq!(rd.node(rd.lookup(r, "/etc/note").unwrap()).data, b"added\n");
             for d in ["/", "/bin", "/sbin", "/etc"] {
                 assert_eq!(rd.node(rd.lookup(r, d).unwrap()).mode, 0o040755, "{d}");
