@@ -86,7 +86,7 @@ fn main(_args: &Args) -> i32 {
             common::warn(rt::signal::signame(sig), e);
         }
     }
-    // Before the kernel answers kern.cmdline there is no script mode.
+    // A kernel that does not answer kern.cmdline: no script mode.
     let cmdline = rt::sysctl::sysctl_string(&[CTL_KERN, KERN_CMDLINE]).unwrap_or_default();
     let script = script_path(&cmdline);
     if rt::stat(RC).is_ok() {
