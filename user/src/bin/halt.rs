@@ -21,9 +21,6 @@ use sys::signal::{SIGINT, SIGUSR1, SIGUSR2};
 
 rt::entry!(main);
 
-/// reboot(2)'s "reboot normally".
-const RB_AUTOBOOT: i32 = 0;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum How {
     Halt,
@@ -54,7 +51,7 @@ impl How {
         match self {
             How::Halt => RB_HALT,
             How::PowerOff => RB_HALT | RB_POWERDOWN,
-            How::Reboot => RB_AUTOBOOT,
+            How::Reboot => sys::reboot::RB_AUTOBOOT,
         }
     }
 }

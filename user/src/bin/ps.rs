@@ -23,10 +23,6 @@ rt::entry!(main);
 
 const USAGE: &str = "ps [-Aaklx]";
 
-/// p_flag of a kernel thread's process (the kernel's PS_SYSTEM; sys does
-/// not export the process flags).
-const PS_SYSTEM: u32 = 0x0001_0000;
-
 /// The last word of the MIB: how many records we take at most. Far above
 /// the kernel's process limit, so it never cuts the list short.
 const MAX_RECORDS: i32 = 1 << 16;
@@ -62,7 +58,7 @@ fn main(args: &Args) -> i32 {
             return 1;
         }
     };
-    procs.retain(|p| kernel || p.p_flag & PS_SYSTEM == 0);
+    procs.retain(|p| kernel || p.p_flag & sys::sysctl::PS_SYSTEM == 0);
     procs.sort_by_key(|p| p.p_pid);
     let mut out = String::from(if long { LONG_HEADER } else { HEADER });
     out.push('\n');
