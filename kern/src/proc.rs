@@ -74,7 +74,7 @@ impl ProcStat {
 /// Exiting: exit1 has begun for the process.
 pub const PS_EXITING: u32 = 0x0000_0008;
 /// A kernel thread's process.
-pub const PS_SYSTEM: u32 = 0x0001_0000;
+pub const PS_SYSTEM: u32 = sys::sysctl::PS_SYSTEM;
 /// Made a zombie: status and rusage final, waitable.
 pub const PS_ZOMBIE: u32 = 0x0004_0000;
 /// The parent does not want a zombie (SIGCHLD ignored / SA_NOCLDWAIT).

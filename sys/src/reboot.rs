@@ -1,5 +1,7 @@
 //! reboot(2) flags (OpenBSD <sys/reboot.h> values).
 
+/// Reboot (no flags).
+pub const RB_AUTOBOOT: i32 = 0;
 /// Halt the machine instead of rebooting.
 pub const RB_HALT: i32 = 0x0008;
 /// With RB_HALT: power the machine off.

@@ -41,6 +41,9 @@ pub const SONPROC: u8 = 7;
 
 pub const KI_MAXCOMLEN: usize = 24;
 
+/// `KinfoProc::p_flag` bit of a kernel process (OpenBSD's PS_SYSTEM).
+pub const PS_SYSTEM: u32 = 0x0001_0000;
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KinfoProc {
