@@ -96,6 +96,8 @@ impl<'a> BootArgs<'a> {
                 },
                 Some(("init", path)) if path.starts_with('/') => a.init = path,
                 Some(("exit", "reaper")) => {}
+                // For init, which reads the command line (kern.cmdline).
+                Some(("script", path)) if path.starts_with('/') => {}
                 Some(_) => a.unknown.push(w),
             }
         }

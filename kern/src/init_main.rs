@@ -26,6 +26,11 @@ const BOOT_WAIT_NS: u64 = 30_000_000_000;
 /// Ticks every CPU must have taken before boot counts it as ticking.
 const MIN_TICKS: u64 = 3;
 
+/// The kernel's version line (kern.version, `uname -v`), set at boot.
+pub static VERSION: spin::Once<alloc::string::String> = spin::Once::new();
+/// The kernel command line as the boot loader gave it (kern.cmdline).
+pub static BOOT_CMDLINE: spin::Once<alloc::string::String> = spin::Once::new();
+
 /// The MI entry point. Before: see [`BootInfo`]. Never returns.
 pub fn main(bi: &BootInfo<'_>) -> ! {
     let args = BootArgs::parse(bi.cmdline);
@@ -35,6 +40,9 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
     let st = uvm_init::uvm_init(bi.usable);
     let avail = st.managed_pages as u64 * uvm::PAGE_SIZE;
     printf!("avail mem = {} ({}MB)\n", avail, avail >> 20);
+    // The heap works from here on.
+    VERSION.call_once(|| alloc::format!("{OSTYPE} {OSRELEASE} (GENERIC.MP) #0: {}", bi.machine));
+    BOOT_CMDLINE.call_once(|| alloc::string::String::from(bi.cmdline));
     if let Some(rd) = bi.initrd {
         let clash = bi.usable.iter().find(|r| r.start < rd.end && rd.start < r.end);
         assert!(clash.is_none(), "boot: initrd {rd:x?} overlaps usable memory {clash:x?}");

@@ -18,7 +18,7 @@ use crate::kern_synch::{msleep, wakeup};
 use crate::mutex::Mutex;
 use crate::proc::Process;
 use crate::ramdisk::{NodeId, NodeKind};
-use crate::{subr_prf, vfs};
+use crate::vfs;
 
 /// Most descriptors a process may have open.
 pub const NOFILE: usize = 128;
@@ -30,6 +30,10 @@ pub enum FileKind {
     Vnode(NodeId),
     PipeRead(Arc<Pipe>),
     PipeWrite(Arc<Pipe>),
+    /// The directory /tmp.
+    TmpDir,
+    /// A file in /tmp.
+    Tmp(Arc<crate::tmpfs::TmpFile>),
 }
 
 pub struct File {
@@ -111,6 +115,27 @@ impl FileDesc {
         }
         let prev = self.fd_ofiles[n].replace(FdEntry { file: f, cloexec: false }).map(|e| e.file);
         Ok((new, prev))
+    }
+
+    /// F_GETFD: whether `fd` is close-on-exec.
+    pub fn cloexec(&self, fd: i32) -> Result<bool, i32> {
+        usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.fd_ofiles.get(i))
+            .and_then(|e| e.as_ref())
+            .map(|e| e.cloexec)
+            .ok_or(EBADF)
+    }
+
+    /// F_SETFD.
+    pub fn set_cloexec(&mut self, fd: i32, on: bool) -> Result<(), i32> {
+        let e = usize::try_from(fd)
+            .ok()
+            .and_then(|i| self.fd_ofiles.get_mut(i))
+            .and_then(|e| e.as_mut())
+            .ok_or(EBADF)?;
+        e.cloexec = on;
+        Ok(())
     }
 
     /// exec: close the close-on-exec descriptors.
@@ -243,7 +268,7 @@ pub fn sys_read(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         return Err(EFAULT);
     }
     let n = match &f.f_kind {
-        FileKind::Console => 0,
+        FileKind::Console => crate::tty::ttread(&mut kbuf)?,
         FileKind::Vnode(id) => {
             let node = vfs::rd().node(*id);
             if node.kind == NodeKind::Dir {
@@ -258,6 +283,12 @@ pub fn sys_read(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         }
         FileKind::PipeRead(p) => p.read(&mut kbuf)?,
         FileKind::PipeWrite(_) => return Err(EBADF),
+        FileKind::TmpDir => return Err(EISDIR),
+        FileKind::Tmp(t) => {
+            let n = t.read_at(f.f_offset.load(Ordering::Relaxed) as usize, &mut kbuf);
+            f.f_offset.fetch_add(n as u64, Ordering::Relaxed);
+            n
+        }
     };
     crate::uvm_glue::copyout(&kbuf[..n], ubuf)?;
     Ok(n)
@@ -274,14 +305,25 @@ pub fn sys_write(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         }
         let w = match &f.f_kind {
             FileKind::Console => {
-                subr_prf::cons_write(&kbuf[..n]);
+                crate::tty::ttwrite(&kbuf[..n]);
                 n
             }
             FileKind::PipeWrite(p) => match p.write(&kbuf[..n]) {
                 Ok(w) => w,
                 Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
             },
-            FileKind::Vnode(_) => return Err(EBADF),
+            FileKind::Tmp(t) => {
+                if f.f_flags & sys::fcntl::O_ACCMODE == sys::fcntl::O_RDONLY {
+                    return Err(EBADF);
+                }
+                let append = f.f_flags & sys::fcntl::O_APPEND != 0;
+                match t.write_at(f.f_offset.load(Ordering::Relaxed) as usize, &kbuf[..n], append) {
+                    Ok(end) => f.f_offset.store(end as u64, Ordering::Relaxed),
+                    Err(e) => return if done > 0 { Ok(done) } else { Err(e) },
+                }
+                n
+            }
+            FileKind::Vnode(_) | FileKind::TmpDir => return Err(EBADF),
             FileKind::PipeRead(_) => return Err(EBADF),
         };
         done += w;
@@ -310,6 +352,35 @@ pub fn sys_dup2(old: i32, new: i32) -> Result<i32, i32> {
     let (fd, prev) = pr.ps_fd.lock().dup2(old, new)?;
     drop(prev);
     Ok(fd)
+}
+
+/// fcntl: descriptor duplication and flags. F_SETFL accepts and ignores
+/// O_NONBLOCK and O_APPEND changes it cannot honour on these files.
+pub fn sys_fcntl(fd: i32, cmd: i32, arg: i64) -> Result<i32, i32> {
+    use sys::fcntl::*;
+    let pr = curfd();
+    let mut t = pr.ps_fd.lock();
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => {
+            let min = usize::try_from(arg).ok().filter(|&m| m < NOFILE).ok_or(EINVAL)?;
+            let f = t.get(fd)?;
+            t.alloc(f, cmd == F_DUPFD_CLOEXEC, min)
+        }
+        F_GETFD => t.cloexec(fd).map(|c| if c { FD_CLOEXEC } else { 0 }),
+        F_SETFD => t.set_cloexec(fd, arg as i32 & FD_CLOEXEC != 0).map(|_| 0),
+        F_GETFL => t.get(fd).map(|f| f.f_flags),
+        F_SETFL => t.get(fd).map(|_| 0),
+        _ => Err(EINVAL),
+    }
+}
+
+/// ioctl: terminal requests on the console; ENOTTY on anything else.
+pub fn sys_ioctl(fd: i32, req: u64, arg: u64) -> Result<(), i32> {
+    let f = curfd().ps_fd.lock().get(fd)?;
+    match f.f_kind {
+        FileKind::Console => crate::tty::ttioctl(req as u32, arg),
+        _ => Err(ENOTTY),
+    }
 }
 
 pub fn sys_pipe(ufds: u64) -> Result<(), i32> {

@@ -221,11 +221,84 @@ fn build_stack(argv: &[Vec<u8>], envp: &[Vec<u8>], elf: &Elf) -> (Vec<u8>, u64) 
 /// Load `path` into the current process (which has one thread). Kernel
 /// entry point for both execve and the first user process.
 pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), i32> {
-    let id = match vfs::namei(path)? {
-        Target::Node(id) => id,
-        Target::Console => return Err(EACCES),
+    let (img, head) = match vfs::namei(path)? {
+        Target::Node(id) => {
+            let img = vfs::file_data(id)?;
+            (Some(img), img)
+        }
+        Target::Tmp(f) => {
+            // /tmp's files are not mapped into processes; a script there
+            // still runs through its interpreter.
+            let h = f.head(SHEBANG_MAX);
+            if !h.starts_with(b"#!") {
+                return Err(EACCES);
+            }
+            return exec_script(tf, path, &h, argv, envp);
+        }
+        Target::TmpMissing(_) => return Err(ENOENT),
+        Target::Console | Target::TmpDir => return Err(EACCES),
     };
-    let img = vfs::file_data(id)?;
+    if head.starts_with(b"#!") {
+        return exec_script(tf, path, &head[..head.len().min(SHEBANG_MAX)], argv, envp);
+    }
+    exec_image(tf, path, img.unwrap_or(&[]), argv, envp)
+}
+
+/// Longest `#!` line the kernel reads (OpenBSD's MAXINTERP is PATH_MAX).
+const SHEBANG_MAX: usize = 256;
+
+/// Split a `#!` line into the interpreter and its one optional argument.
+fn parse_shebang(head: &[u8]) -> Result<(Vec<u8>, Option<Vec<u8>>), i32> {
+    let line = &head[2..];
+    let end = line.iter().position(|&b| b == b'\n').ok_or(ENOEXEC)?;
+    let line = &line[..end];
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !is_ws(b)).ok_or(ENOEXEC)?;
+    let line = &line[start..];
+    let iend = line.iter().position(is_ws).unwrap_or(line.len());
+    let interp = line[..iend].to_vec();
+    let rest = &line[iend..];
+    let arg = rest.iter().position(|b| !is_ws(b)).map(|s| {
+        let r = &rest[s..];
+        let e = r.iter().rposition(|b| !is_ws(b)).map_or(0, |e| e + 1);
+        r[..e].to_vec()
+    });
+    Ok((interp, arg))
+}
+
+/// `#!interp [arg]`: run `interp [arg] path args...`. The interpreter
+/// must be a binary (no nesting, as OpenBSD). The process is named after
+/// the script.
+fn exec_script(
+    tf: *mut TrapFrame,
+    path: &[u8],
+    head: &[u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Result<(), i32> {
+    let (interp, arg) = parse_shebang(head)?;
+    let img = match vfs::namei(&interp)? {
+        Target::Node(id) => vfs::file_data(id)?,
+        _ => return Err(ENOEXEC),
+    };
+    if img.starts_with(b"#!") {
+        return Err(ENOEXEC);
+    }
+    let mut nargv: Vec<Vec<u8>> = Vec::with_capacity(argv.len() + 2);
+    nargv.push(interp);
+    nargv.extend(arg);
+    nargv.push(path.to_vec());
+    nargv.extend(argv.iter().skip(1).cloned());
+    exec_image(tf, path, img, &nargv, envp)
+}
+
+fn exec_image(
+    tf: *mut TrapFrame,
+    path: &[u8],
+    img: &'static [u8],
+    argv: &[Vec<u8>],
+    envp: &[Vec<u8>],
+) -> Result<(), i32> {
     let elf = elf_parse(img)?;
     let p = curproc();
     let pr = p.p_p.clone();
@@ -291,4 +364,18 @@ pub fn sys_execve(tf: *mut TrapFrame, upath: u64, uargv: u64, uenvp: u64) -> Res
     let envp = copyin_strv(uenvp, &mut total)?;
     exec_path(tf, &path, &argv, &envp)?;
     Err(EJUSTRETURN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(parse_shebang(b"#!/bin/sh\necho").unwrap(), (b"/bin/sh".to_vec(), None));
+        assert_eq!(parse_shebang(b"#! /bin/sh  -e \n").unwrap(), (b"/bin/sh".to_vec(), Some(b"-e".to_vec())));
+        assert_eq!(parse_shebang(b"#!/bin/sh -x y\n").unwrap().1, Some(b"-x y".to_vec()));
+        assert_eq!(parse_shebang(b"#!\n"), Err(ENOEXEC));
+        assert_eq!(parse_shebang(b"#!/bin/sh"), Err(ENOEXEC), "no newline within the limit");
+    }
 }

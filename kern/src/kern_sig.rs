@@ -377,6 +377,58 @@ pub fn kernel_pagefault(va: u64, access: VmProt) -> bool {
     uvm_glue::uvm_fault(va, access).is_ok()
 }
 
+/// Post `sig` to every live, non-system process of group `pgid` (the
+/// terminal's signal characters; OpenBSD's pgsignal). Safe from interrupt
+/// context: the locks taken (PROCTREE, ps_mtx, SCHED_LOCK) all mask
+/// interrupts, and the Arcs collected are dropped after the tree lock.
+pub fn pgsignal(pgid: Pid, sig: u32) {
+    if pgid <= 0 {
+        return;
+    }
+    let targets: alloc::vec::Vec<alloc::sync::Arc<Process>> = {
+        let tree = PROCTREE.lock();
+        tree.procs
+            .values()
+            .filter(|e| e.pgid == pgid && !e.process.has_flag(crate::proc::PS_SYSTEM))
+            .map(|e| e.process.clone())
+            .collect()
+    };
+    for t in targets {
+        psignal(&t, sig);
+    }
+}
+
+/// Whether the current thread would not be stopped by `sig` because it
+/// ignores, catches or blocks it (a background read then gets EIO rather
+/// than stopping, as in OpenBSD's ttread for an ignored SIGTTIN).
+pub fn sig_ignored_or_blocked(p: &Proc, sig: u32) -> bool {
+    let h = p.p_p.ps_mtx.lock().ps_sigacts[sig as usize].sa_handler;
+    h == SIG_IGN || p.p_sigmask.load(Ordering::Acquire) & sigmask(sig) != 0
+}
+
+/// Inside a system call: if the signal the current thread would act on
+/// next is a stop signal with the default action, stop here (as OpenBSD's
+/// issignal does from a sleep) and return true once continued, so the
+/// caller retries instead of failing with EINTR. False when there is no
+/// such signal; the caller then returns EINTR if one is pending.
+///
+/// Before: no spin lock held (this may sleep in SSTOP).
+pub fn stop_if_stop_pending(p: &Proc) -> bool {
+    let pend = p.p_siglist.load(Ordering::Acquire);
+    let deliverable = pend & (!p.p_sigmask.load(Ordering::Acquire) | CANTMASK);
+    if deliverable == 0 || deliverable & sigmask(SIGKILL) != 0 {
+        return false;
+    }
+    let sig = deliverable.trailing_zeros() + 1;
+    if STOPSIGS & sigmask(sig) == 0 || p.p_p.ps_mtx.lock().ps_sigacts[sig as usize].sa_handler != SIG_DFL {
+        return false;
+    }
+    let Some((taken, contgen)) = cursig(p) else { return false };
+    debug_assert_eq!(taken, sig);
+    proc_stop(p, taken, contgen);
+    true
+}
+
 /// Whether the pending signal set of `p` includes `sig` (for tests).
 pub fn is_pending(p: &Proc, sig: u32) -> bool {
     p.p_siglist.load(Ordering::Acquire) & sigmask(sig) != 0

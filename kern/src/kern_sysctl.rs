@@ -32,8 +32,17 @@ pub fn sys_sysctl(
         *n = copyin_val(uname + 4 * i as u64)?;
     }
     let data: Vec<u8> = match (name[0], name[1]) {
-        (CTL_KERN, KERN_OSTYPE) => param::OSTYPE.as_bytes().iter().copied().chain([0]).collect(),
-        (CTL_KERN, KERN_OSRELEASE) => param::OSRELEASE.as_bytes().iter().copied().chain([0]).collect(),
+        (CTL_KERN, KERN_OSTYPE) => cstr(param::OSTYPE),
+        (CTL_KERN, KERN_OSRELEASE) => cstr(param::OSRELEASE),
+        (CTL_KERN, KERN_VERSION) => cstr(crate::init_main::VERSION.get().map_or("", |v| v.as_str())),
+        (CTL_KERN, KERN_HOSTNAME) => cstr(param::HOSTNAME),
+        (CTL_KERN, KERN_CMDLINE) => cstr(crate::init_main::BOOT_CMDLINE.get().map_or("", |v| v.as_str())),
+        (CTL_KERN, KERN_MSGBUF) => {
+            let mut b = alloc::vec![0u8; crate::subr_prf::MSGBUFSIZE];
+            let n = crate::subr_prf::msgbuf_read(&mut b);
+            b.truncate(n);
+            b
+        }
         (CTL_KERN, KERN_EXIT) => b"reaper\0".to_vec(),
         (CTL_KERN, KERN_VMSTATS) => bytes_of(&crate::uvm_glue::vmstats()),
         (CTL_KERN, KERN_PROC) => proc_list(),
@@ -56,9 +65,12 @@ pub fn sys_sysctl(
     Ok(())
 }
 
+fn cstr(s: &str) -> Vec<u8> {
+    s.as_bytes().iter().copied().chain([0]).collect()
+}
+
 fn machine_name() -> Vec<u8> {
-    let m: &str = if machdep::elf_machine() == 62 { "amd64" } else { "arm64" };
-    m.as_bytes().iter().copied().chain([0]).collect()
+    cstr(if machdep::elf_machine() == 62 { "amd64" } else { "arm64" })
 }
 
 fn bytes_of<T: Copy>(v: &T) -> Vec<u8> {
@@ -107,11 +119,20 @@ fn proc_list() -> Vec<u8> {
 }
 
 /// reboot: oxbsd can only power off; RB_HALT alone also powers off (QEMU
-/// has nothing to halt into). There are no users to refuse: any process
-/// may call it, as root could.
+/// has nothing to halt into), and a reboot request powers off too, saying
+/// so. With RB_HALT, bits from RB_STATUS_SHIFT up carry the status QEMU
+/// reports (oxbsd's extension, for `xtask run --script`). There are no
+/// users to refuse: any process may call it, as root could.
 pub fn sys_reboot(howto: i32) -> Result<(), i32> {
+    use sys::reboot::*;
     crate::printf!("syncing disks... done\n");
-    let _ = howto;
-    crate::printf!("powering off\n");
-    machdep::powerdown(sys::reboot::EXIT_SUCCESS)
+    let status = if howto & RB_HALT != 0 { (howto as u32) >> RB_STATUS_SHIFT } else { 0 };
+    if howto & RB_HALT == 0 {
+        crate::printf!("rebooting is powering off on this machine\n");
+    } else if status != 0 {
+        crate::printf!("powering off with status {status}\n");
+    } else {
+        crate::printf!("powering off\n");
+    }
+    machdep::powerdown(if status != 0 { status } else { EXIT_SUCCESS })
 }

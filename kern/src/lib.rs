@@ -37,6 +37,7 @@ pub mod proc;
 pub mod ramdisk;
 pub mod subr_prf;
 pub mod syscalls;
+pub mod tmpfs;
 pub mod trap;
 pub mod tty;
 pub mod tty_ldisc;

@@ -6,3 +6,5 @@ pub const HZ: u64 = 100;
 /// Kernel identification, printed in the banner and later by uname(1).
 pub const OSTYPE: &str = "oxbsd";
 pub const OSRELEASE: &str = env!("CARGO_PKG_VERSION");
+/// The host name (kern.hostname); oxbsd has no way to set another.
+pub const HOSTNAME: &str = "oxbsd";

@@ -53,6 +53,12 @@ pub fn dispatch(tf: *mut TrapFrame, code: u64, a: [u64; 6]) -> Result<(u64, u64)
         SYS_dup => kern_descrip::sys_dup(int(a[0])).map(|fd| (fd as u64, 0)),
         SYS_dup2 => kern_descrip::sys_dup2(int(a[0]), int(a[1])).map(|fd| (fd as u64, 0)),
         SYS_pipe => kern_descrip::sys_pipe(a[0]).map(|_| (0, 0)),
+        SYS_fcntl => kern_descrip::sys_fcntl(int(a[0]), int(a[1]), a[2] as i64).map(|r| (r as u64, 0)),
+        SYS_ioctl => kern_descrip::sys_ioctl(int(a[0]), a[1], a[2]).map(|_| (0, 0)),
+        SYS_unlink => vfs::sys_unlink(a[0]).map(|_| (0, 0)),
+        SYS_mkdir => vfs::sys_mkdir(a[0], a[1] as u32).map(|_| (0, 0)),
+        SYS_getpgrp => sys_getpgid(0).map(|g| (g as u64, 0)),
+        SYS_setsid => sys_setsid().map(|g| (g as u64, 0)),
         SYS_sigaction => kern_sig::sys_sigaction(int(a[0]), a[1], a[2]).map(|_| (0, 0)),
         SYS_sigprocmask => kern_sig::sys_sigprocmask(int(a[0]), a[1] as u32).map(|m| (m as u64, 0)),
         SYS_sigreturn => kern_sig::sys_sigreturn(tf, a[0]).map(|_| (0, 0)),
@@ -117,6 +123,19 @@ fn sys_getpgid(pid: Pid) -> Result<Pid, i32> {
     let tree = PROCTREE.lock();
     let pid = if pid == 0 { curproc().p_p.ps_pid } else { pid };
     tree.get(pid).map(|e| e.pgid).ok_or(ESRCH)
+}
+
+/// setsid: oxbsd has one session, so this only makes the caller the
+/// leader of a new process group named by its pid; EPERM if it already
+/// leads one (as POSIX, so a group never loses its leader's id).
+fn sys_setsid() -> Result<Pid, i32> {
+    let me = curproc().p_p.ps_pid;
+    let mut tree = PROCTREE.lock();
+    if tree.pgrp_exists(me) {
+        return Err(EPERM);
+    }
+    tree.procs.get_mut(&me).ok_or(ESRCH)?.pgid = me;
+    Ok(me)
 }
 
 /// setpgid: the caller or one of its children, into an existing group of

@@ -10,6 +10,10 @@
 //! ^C, ^\ and ^Z flush the line being edited and name SIGINT, SIGQUIT and
 //! SIGTSTP for the foreground process group. A line holds at most
 //! [`MAX_CANON`] bytes; input beyond it rings the bell.
+//!
+//! Echo ends lines with a bare NL: output processing (ONLCR, NL to CR NL)
+//! is the console driver's, in `cnputs`, for kernel messages and user
+//! output alike.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -99,9 +103,9 @@ impl LineDisc {
         };
         if self.modes.isig {
             let sig = match c {
-                CTRL_C => Some((SIGINT, b"^C\r\n" as &[u8])),
-                CTRL_BACKSLASH => Some((SIGQUIT, b"^\\\r\n" as &[u8])),
-                CTRL_Z => Some((SIGTSTP, b"^Z\r\n" as &[u8])),
+                CTRL_C => Some((SIGINT, b"^C\n" as &[u8])),
+                CTRL_BACKSLASH => Some((SIGQUIT, b"^\\\n" as &[u8])),
+                CTRL_Z => Some((SIGTSTP, b"^Z\n" as &[u8])),
                 _ => None,
             };
             if let Some((s, e)) = sig {
@@ -116,7 +120,7 @@ impl LineDisc {
             let c = if c == b'\r' { b'\n' } else { c };
             if self.ready.len() < MAX_LINES * 4 {
                 self.ready.push_back(Line { data: alloc::vec![c], eof: false });
-                out(if c == b'\n' { b"\r\n" } else { core::slice::from_ref(&c) });
+                out(core::slice::from_ref(&c));
             } else {
                 out(&[BELL]);
             }
@@ -159,7 +163,7 @@ impl LineDisc {
                     let mut data = core::mem::take(&mut self.edit);
                     data.push(b'\n');
                     self.ready.push_back(Line { data, eof: false });
-                    out(b"\r\n");
+                    out(b"\n");
                 }
             }
             c => {
@@ -194,6 +198,16 @@ impl LineDisc {
         true
     }
 
+    /// Change modes (TIOCSETA). Leaving canonical mode hands the line
+    /// being edited over as it is, as OpenBSD's ttioctl does.
+    pub fn set_modes(&mut self, m: Modes) {
+        if self.modes.icanon && !m.icanon && !self.edit.is_empty() {
+            let data = core::mem::take(&mut self.edit);
+            self.ready.push_back(Line { data, eof: false });
+        }
+        self.modes = m;
+    }
+
     /// Whether a read would find something (data or end of file).
     pub fn readable(&self) -> bool {
         !self.ready.is_empty()
@@ -202,11 +216,18 @@ impl LineDisc {
     /// Canonical read: at most one line (or what is left of it).
     pub fn read(&mut self, buf: &mut [u8]) -> ReadResult {
         if !self.modes.icanon {
+            // Whatever is queued, across line boundaries (lines completed
+            // before a switch to raw mode hold several bytes).
             let mut n = 0;
             while n < buf.len() {
-                let Some(l) = self.ready.pop_front() else { break };
-                buf[n] = l.data[0];
-                n += 1;
+                let Some(l) = self.ready.front_mut() else { break };
+                let k = (buf.len() - n).min(l.data.len());
+                buf[n..n + k].copy_from_slice(&l.data[..k]);
+                l.data.drain(..k);
+                n += k;
+                if l.data.is_empty() {
+                    self.ready.pop_front();
+                }
             }
             return if n == 0 { ReadResult::Empty } else { ReadResult::Data(n) };
         }
@@ -226,20 +247,6 @@ impl LineDisc {
         }
         ReadResult::Data(n)
     }
-}
-
-/// Output processing (OPOST|ONLCR): NL becomes CR NL, so lines from any
-/// program start at the left margin. Calls `put` with runs of bytes.
-pub fn output(data: &[u8], put: &mut dyn FnMut(&[u8])) {
-    let mut start = 0;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' {
-            put(&data[start..i]);
-            put(b"\r\n");
-            start = i + 1;
-        }
-    }
-    put(&data[start..]);
 }
 
 #[cfg(test)]
@@ -294,7 +301,7 @@ mod tests {
     fn erase_kill_and_word_erase_edit_the_line() {
         let mut ld = LineDisc::new();
         let (echo, _) = feed(&mut ld, b"cat\x7f\x7fp\n");
-        assert!(echo.ends_with(b"\x08 \x08\x08 \x08p\r\n"));
+        assert!(echo.ends_with(b"\x08 \x08\x08 \x08p\n"));
         assert_eq!(read_once(&mut ld, 64), b"cp\n");
         feed(&mut ld, b"rm -rf /\x15echo hi\n");
         assert_eq!(read_once(&mut ld, 64), b"echo hi\n");
@@ -328,7 +335,7 @@ mod tests {
         feed(&mut ld, b"done\n");
         let (echo, sigs) = feed(&mut ld, b"sleep 10\x03");
         assert_eq!(sigs, [SIGINT]);
-        assert!(echo.ends_with(b"^C\r\n"));
+        assert!(echo.ends_with(b"^C\n"));
         assert!(!ld.readable(), "^C must flush pending input");
         let (_, sigs) = feed(&mut ld, b"\x1c\x1a");
         assert_eq!(sigs, [SIGQUIT, SIGTSTP]);
@@ -372,9 +379,12 @@ mod tests {
     }
 
     #[test]
-    fn output_maps_newline_to_crlf() {
-        let mut out = Vec::new();
-        output(b"a\nb\n\nc", &mut |b| out.extend_from_slice(b));
-        assert_eq!(out, b"a\r\nb\r\n\r\nc");
+    fn leaving_canonical_mode_hands_over_queued_and_edited_input() {
+        let mut ld = LineDisc::new();
+        feed(&mut ld, b"one\npart");
+        ld.set_modes(Modes { icanon: false, echo: true, isig: true });
+        feed(&mut ld, b"!");
+        assert_eq!(read_once(&mut ld, 64), b"one\npart!", "raw reads cross line boundaries");
+        assert_eq!(ld.read(&mut [0u8; 4]), ReadResult::Empty);
     }
 }

@@ -30,6 +30,7 @@ pub const EROFS: i32 = 30;
 pub const EPIPE: i32 = 32;
 pub const ERANGE: i32 = 34;
 pub const EAGAIN: i32 = 35;
+pub const EOPNOTSUPP: i32 = 45;
 pub const ENAMETOOLONG: i32 = 63;
 pub const ENOTEMPTY: i32 = 66;
 pub const ENOSYS: i32 = 78;

@@ -42,6 +42,7 @@ const TABLE: &[(i32, &str, &str)] = &[
     (e::EPIPE, "EPIPE", "Broken pipe"),
     (e::ERANGE, "ERANGE", "Result too large"),
     (e::EAGAIN, "EAGAIN", "Resource temporarily unavailable"),
+    (e::EOPNOTSUPP, "EOPNOTSUPP", "Operation not supported"),
     (e::ENAMETOOLONG, "ENAMETOOLONG", "File name too long"),
     (e::ENOTEMPTY, "ENOTEMPTY", "Directory not empty"),
     (e::ENOSYS, "ENOSYS", "Function not implemented"),
@@ -78,6 +79,7 @@ impl Errno {
     pub const EPIPE: Errno = Errno(e::EPIPE);
     pub const ERANGE: Errno = Errno(e::ERANGE);
     pub const EAGAIN: Errno = Errno(e::EAGAIN);
+    pub const EOPNOTSUPP: Errno = Errno(e::EOPNOTSUPP);
     pub const ENAMETOOLONG: Errno = Errno(e::ENAMETOOLONG);
     pub const ENOTEMPTY: Errno = Errno(e::ENOTEMPTY);
     pub const ENOSYS: Errno = Errno(e::ENOSYS);

@@ -32,6 +32,8 @@ mod t_proc;
 mod t_sig;
 mod t_storm;
 mod t_thread;
+mod t_tmp;
+mod t_tty;
 mod t_vm;
 mod util;
 
@@ -150,6 +152,15 @@ pub const TESTS: &[Test] = &[
     t("chdir-getcwd", t_misc::chdir_getcwd),
     t("stat", t_misc::stat),
     t("enosys", t_misc::enosys),
+    // 12. the session's kernel side
+    t("tmp-files", t_tmp::files),
+    t("tmp-cwd", t_tmp::cwd),
+    t("exec-shebang", t_tmp::shebang),
+    t("sysctl-strings", t_tmp::sysctl_strings),
+    t("tty-modes", t_tty::modes),
+    t("tty-pgrp", t_tty::pgrp),
+    t("fcntl", t_tty::fcntl),
+    t("setsid", t_tty::setsid),
 ];
 
 /// The name of the last test, run in the parent after every child is gone.
