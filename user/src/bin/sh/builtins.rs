@@ -163,7 +163,7 @@ fn b_exit(sh: &mut Shell, a: &[String]) -> i32 {
         sh.warned_stopped = true;
         return err("exit", "there are stopped jobs");
     }
-    rt::exit(st)
+    sh.exit(st)
 }
 
 fn b_export(sh: &mut Shell, a: &[String]) -> i32 {
@@ -360,7 +360,7 @@ fn b_dot(sh: &mut Shell, a: &[String]) -> i32 {
             let m = format!("{}: {name}: {}", a[0], e.message());
             sh.error(&m);
             if !sh.interactive {
-                rt::exit(1);
+                sh.exit(1);
             }
             return 1;
         }
@@ -515,28 +515,26 @@ fn b_type(sh: &mut Shell, a: &[String]) -> i32 {
         "!", "in", "time",
     ];
     let mut st = 0;
-    let mut s = String::new();
     for name in &a[1..] {
-        if RESERVED.contains(&name.as_str()) {
-            s.push_str(&format!("{name} is a reserved word\n"));
+        let what = if RESERVED.contains(&name.as_str()) {
+            "a reserved word".to_string()
         } else if sh.funcs.contains_key(name) {
-            s.push_str(&format!("{name} is a function\n"));
+            "a function".to_string()
         } else if is_builtin(name) {
-            s.push_str(&format!("{name} is a shell builtin\n"));
-        } else if name.contains('/') {
-            if rt::stat(name).is_ok() {
-                s.push_str(&format!("{name} is {name}\n"));
-            } else {
-                st = err("type", &format!("{name}: not found"));
-            }
-        } else if let Some(p) = search_path(sh, name) {
-            s.push_str(&format!("{name} is {p}\n"));
+            "a shell builtin".to_string()
+        } else if name.contains('/') && rt::stat(name).is_ok() {
+            name.clone()
+        } else if let Some(p) = search_path(sh, name).filter(|_| !name.contains('/')) {
+            p
         } else {
             st = err("type", &format!("{name}: not found"));
+            continue;
+        };
+        if out(&format!("{name} is {what}\n")) != 0 {
+            return 1;
         }
     }
-    let w = out(&s);
-    if st != 0 { st } else { w }
+    st
 }
 
 // ---- jobs ----

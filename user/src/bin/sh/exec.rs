@@ -65,6 +65,9 @@ pub struct Shell {
     /// Job control is on.
     pub jc: bool,
     pub shell_pgid: i32,
+    /// The terminal's foreground group when the shell took it, given
+    /// back when the shell exits.
+    pub orig_pgrp: i32,
     /// The terminal, for job control (a private copy of fd 0).
     pub ttyfd: i32,
     pub tmodes: Option<Termios>,
@@ -164,6 +167,7 @@ impl Shell {
             interactive: false,
             jc: false,
             shell_pgid: 0,
+            orig_pgrp: 0,
             ttyfd: -1,
             tmodes: None,
             jobs: Jobs::default(),
@@ -217,6 +221,7 @@ impl Shell {
             };
             let pg = rt::getpgrp();
             if fg <= 0 || pg <= 0 || fg == pg {
+                self.orig_pgrp = fg;
                 break;
             }
             let _ = rt::kill(-pg, sys::signal::SIGTTIN);
@@ -241,6 +246,21 @@ impl Shell {
         self.orig_ignored = sig::JOB_SIGNALS.iter().copied().filter(|&s| sig::ignored(s)).collect();
     }
 
+    /// Leave the shell, giving the terminal back to whoever had it.
+    pub fn exit(&mut self, status: i32) -> ! {
+        if self.jc {
+            // No group had it: the one that started the shell gets it.
+            let to = if self.orig_pgrp > 0 { Ok(self.orig_pgrp) } else { rt::getpgid(rt::getppid()) };
+            if let Ok(pg) = to
+                && pg > 0
+                && pg != self.shell_pgid
+            {
+                let _ = rt::tcsetpgrp(self.ttyfd, pg);
+            }
+        }
+        rt::exit(status)
+    }
+
     // ---- errors ----
 
     pub fn error(&self, m: &str) {
@@ -252,7 +272,7 @@ impl Shell {
     fn fatal(&mut self, m: &str, status: i32) -> i32 {
         self.error(m);
         if !self.interactive {
-            rt::exit(status);
+            self.exit(status);
         }
         status
     }
@@ -292,7 +312,7 @@ impl Shell {
                     return self.status;
                 }
                 Line::Interrupted => {
-                    eprintln!();
+                    // The terminal echoed "^C" and ended the line.
                     buf.clear();
                     self.status = 130;
                     continue;
@@ -414,7 +434,7 @@ impl Shell {
             eprintln!("{}", jobs::times_line(real, user, sys));
         }
         if st != 0 && self.errexit && !guarded && self.cond_depth == 0 && self.flow == Flow::Normal {
-            rt::exit(st);
+            self.exit(st);
         }
         st
     }
@@ -937,7 +957,7 @@ impl Shell {
         let (st, m) = self.exec_search(&args);
         self.error(&m);
         if !self.interactive {
-            rt::exit(st);
+            self.exit(st);
         }
         self.interactive_signals();
         st
@@ -1115,7 +1135,7 @@ impl Shell {
             }
             self.jobs.touch(id);
             let j = self.jobs.get(id).expect("job");
-            eprintln!();
+            // The terminal echoed "^Z" and a newline already.
             eprintln!("{}", jobs::line(id, '+', "Stopped", &j.text));
             return j.status();
         }
@@ -1130,10 +1150,9 @@ impl Shell {
         {
             let s = sys::wait::wtermsig(raw) as u32;
             if s == SIGINT {
+                // The terminal echoed "^C" and a newline. ^C ends the
+                // whole command line, as if it had come to the shell too.
                 if self.interactive {
-                    eprintln!();
-                    // ^C ends the whole command line, as if it had come
-                    // to the shell too.
                     sig::set_interrupted(true);
                 }
             } else if s != SIGPIPE {

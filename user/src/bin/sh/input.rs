@@ -30,11 +30,15 @@ pub struct FdSource {
     bytewise: bool,
     /// Give up the line when the shell's SIGINT handler ran.
     interruptible: bool,
+    /// (terminal fd, shell's group): a read that fails with EIO because
+    /// a job left the terminal to another group takes it back and tries
+    /// again, rather than ending the shell.
+    pub reclaim: Option<(i32, i32)>,
 }
 
 impl FdSource {
     pub fn new(fd: i32, bytewise: bool, interruptible: bool) -> Self {
-        FdSource { fd, buf: Vec::new(), start: 0, eof: false, bytewise, interruptible }
+        FdSource { fd, buf: Vec::new(), start: 0, eof: false, bytewise, interruptible, reclaim: None }
     }
 
     fn take(&mut self, end: usize) -> Line {
@@ -50,6 +54,7 @@ impl FdSource {
 
 impl Source for FdSource {
     fn read_line(&mut self) -> Line {
+        let mut reclaims = 0;
         loop {
             if let Some(i) = self.buf[self.start..].iter().position(|&c| c == b'\n') {
                 return self.take(self.start + i + 1);
@@ -81,6 +86,13 @@ impl Source for FdSource {
                         self.start = 0;
                         return Line::Interrupted;
                     }
+                }
+                Err(Errno::EIO)
+                    if reclaims < 3
+                        && let Some((tty, pgid)) = self.reclaim =>
+                {
+                    reclaims += 1;
+                    let _ = rt::tcsetpgrp(tty, pgid);
                 }
                 Err(e) => {
                     eprintln!("sh: read: {}", e.message());

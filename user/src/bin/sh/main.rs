@@ -100,7 +100,8 @@ fn main(args: &Args) -> i32 {
         } else {
             sh.setup_noninteractive();
         }
-        return sh.run_string(text);
+        let st = sh.run_string(text);
+        sh.exit(st);
     }
 
     if !stdin && let Some(&file) = argv.get(i) {
@@ -126,7 +127,8 @@ fn main(args: &Args) -> i32 {
         sh.setup_noninteractive();
         sh.lineno = Some(1);
         let mut src = FdSource::new(fd, false, false);
-        return sh.run_source(&mut src, true);
+        let st = sh.run_source(&mut src, true);
+        sh.exit(st);
     }
 
     sh.params = rest(i);
@@ -139,5 +141,9 @@ fn main(args: &Args) -> i32 {
     }
     let interactive = sh.interactive;
     let mut src = FdSource::new(0, !tty, interactive);
-    sh.run_source(&mut src, true)
+    if sh.jc {
+        src.reclaim = Some((sh.ttyfd, sh.shell_pgid));
+    }
+    let st = sh.run_source(&mut src, true);
+    sh.exit(st)
 }
