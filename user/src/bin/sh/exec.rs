@@ -132,6 +132,14 @@ pub fn dup_high(fd: i32) -> Result<i32, Errno> {
     r
 }
 
+/// Make `fd` descriptor `to` (closing `fd`).
+fn move_fd_to(fd: i32, to: i32) {
+    if fd != to {
+        let _ = rt::dup2(fd, to);
+        let _ = rt::close(fd);
+    }
+}
+
 /// Everything the exec'd program needs, built before the fork-free exec.
 struct ExecArgs {
     argv: Vec<String>,
@@ -290,10 +298,10 @@ impl Shell {
                 if buf.is_empty() {
                     self.reap_and_notify();
                     sig::set_interrupted(false);
-                    let ps1 = self.vars.get("PS1").unwrap_or("# ").to_string();
+                    let ps1 = self.prompt("PS1", "# ");
                     eprint!("{ps1}");
                 } else {
-                    let ps2 = self.vars.get("PS2").unwrap_or("> ").to_string();
+                    let ps2 = self.prompt("PS2", "> ");
                     eprint!("{ps2}");
                 }
             } else if top && !self.interactive {
@@ -346,6 +354,21 @@ impl Shell {
             }
         }
         self.status
+    }
+
+    /// A prompt variable, with its parameters expanded (PS1='$PWD# ').
+    fn prompt(&mut self, var: &str, default: &str) -> String {
+        let raw = self.vars.get(var).unwrap_or(default).to_string();
+        if !raw.contains('$') {
+            return raw;
+        }
+        let saved = self.status;
+        let r = match parse::parse_document(&raw) {
+            Ok(w) => expand::string(self, &w).unwrap_or(raw),
+            Err(_) => raw,
+        };
+        self.status = saved;
+        r
     }
 
     fn syntax_error(&mut self, m: &str, buf: &str) {
@@ -539,6 +562,10 @@ impl Shell {
         let mut pids = Vec::new();
         let mut prev_read = -1;
         let n = cmds.len();
+        // With job control, the children wait on this pipe until all of
+        // them are forked: the group leader must not exit (and its group
+        // vanish) before the others have joined it.
+        let sync = if self.jc && n > 1 { rt::pipe().ok() } else { None };
         for (i, cmd) in cmds.iter().enumerate() {
             let (r, w) = if i + 1 < n {
                 match rt::pipe() {
@@ -553,14 +580,18 @@ impl Shell {
             };
             match self.fork_child(&mut pgid, fg, !fg) {
                 Ok(0) => {
+                    if let Some([sr, sw]) = sync {
+                        let _ = rt::close(sw);
+                        let mut b = [0u8; 1];
+                        while matches!(rt::read(sr, &mut b), Ok(1..) | Err(Errno::EINTR)) {}
+                        let _ = rt::close(sr);
+                    }
                     if prev_read >= 0 {
-                        let _ = rt::dup2(prev_read, 0);
-                        let _ = rt::close(prev_read);
+                        move_fd_to(prev_read, 0);
                     }
                     if w >= 0 {
                         let _ = rt::close(r);
-                        let _ = rt::dup2(w, 1);
-                        let _ = rt::close(w);
+                        move_fd_to(w, 1);
                     }
                     let st = self.run_in_child(cmd);
                     rt::exit(st);
@@ -585,6 +616,10 @@ impl Shell {
         }
         if prev_read >= 0 {
             let _ = rt::close(prev_read);
+        }
+        if let Some([sr, sw]) = sync {
+            let _ = rt::close(sw);
+            let _ = rt::close(sr);
         }
         if pids.is_empty() {
             return None;

@@ -168,7 +168,6 @@ pub fn parse(src: &str) -> PResult<List> {
 /// Parse the body of a here-document (or an arithmetic expression) in
 /// which only parameters, command substitutions and backslash escapes of
 /// `$`, `` ` `` and `\` mean anything.
-#[cfg(test)]
 pub fn parse_document(src: &str) -> PResult<Word> {
     parse_document_at(src, 0)
 }
