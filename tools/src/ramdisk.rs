@@ -2,10 +2,13 @@
 //! archive at `target/images/<arch>/ramdisk.cpio`, which `cargo xtask run`
 //! hands to QEMU with `-initrd`.
 //!
-//! Contents: `/sbin/init` and the other programs in `/bin` (see
-//! [`crate::user::install_path`]), `/etc/motd`, and whatever `--add
-//! HOST:GUEST` names. Directories get mode 0755, programs 0755, /etc/motd
-//! 0644, added files their host permission bits.
+//! Contents: the programs, `/sbin/init`, `halt` (also as `reboot` and
+//! `poweroff`) and `sysctl` in `/sbin`, the others in `/bin` (see
+//! [`crate::user::install_paths`]); `/etc/rc` and `/etc/motd`; and
+//! whatever `--add HOST:GUEST` names. Directories get mode 0755, programs
+//! 0755, the /etc files 0644, added files their host permission bits.
+//! (`/tmp` is the kernel's own, in memory, whether or not the image has
+//! one.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,12 +17,24 @@ use oxbsd_tests::Arch;
 
 use crate::build::images_dir;
 use crate::cpio::Newc;
-use crate::user::{build_user, install_path};
+use crate::user::{BASE_PROGRAMS, build_user, install_path, install_paths};
 
 pub const MOTD: &str = "\
 Welcome to oxbsd, a small OpenBSD-shaped kernel in Rust.
 
-Programs live in /bin and /sbin; this file is /etc/motd.
+Programs live in /bin and /sbin (ls /bin); this file is /etc/motd.
+poweroff (or halt, or reboot) ends the session.
+";
+
+/// The boot script init runs with /bin/sh before anything else. Plain
+/// commands only: the shell has no command substitution.
+pub const RC: &str = "\
+# /etc/rc: run by init with /bin/sh at boot, before the console shell
+# (or the script named by script=PATH on the kernel command line).
+echo rc: starting oxbsd
+uname -a
+sysctl hw.machine hw.ncpu kern.exit
+echo rc: done
 ";
 
 /// Longest path component and path, as the kernel checks them.
@@ -183,10 +198,22 @@ pub fn ramdisk_tree(arch: Arch, adds: &[AddSpec]) -> Result<Tree, String> {
     for d in ["/bin", "/sbin", "/etc"] {
         t.dir(d, 0o755)?;
     }
-    for (name, path) in build_user(arch)? {
-        let data = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        t.file(&install_path(&name), 0o755, data, &format!("user program {name}"))?;
+    let programs = build_user(arch)?;
+    for (name, path) in &programs {
+        let data = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        for at in install_paths(name) {
+            t.file(&at, 0o755, data.clone(), &format!("user program {name}"))?;
+        }
     }
+    for base in BASE_PROGRAMS {
+        if !programs.iter().any(|(n, _)| n == base) {
+            eprintln!(
+                "xtask: note: {arch}: no program {base} in user/src/bin yet, so no {}",
+                install_path(base)
+            );
+        }
+    }
+    t.file("/etc/rc", 0o644, RC.as_bytes().to_vec(), "the built-in rc")?;
     t.file("/etc/motd", 0o644, MOTD.as_bytes().to_vec(), "the built-in motd")?;
     for a in adds {
         let data = std::fs::read(&a.host).map_err(|e| format!("--add: reading {}: {e}", a.host.display()))?;
@@ -264,6 +291,16 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Every command /etc/rc runs is a base program, so the build says
+    /// when one is missing.
+    #[test]
+    fn rc_runs_base_programs() {
+        for line in RC.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let cmd = line.split_whitespace().next().unwrap();
+            assert!(BASE_PROGRAMS.contains(&cmd), "/etc/rc runs {cmd}, not in BASE_PROGRAMS");
+        }
+    }
+
     #[test]
     fn tree_rules() {
         let mut t = Tree::new();
@@ -289,7 +326,7 @@ mod tests {
     }
 
     /// The real thing, for both arches: every program where it belongs,
-    /// the motd, and an added file.
+    /// the /etc files, and an added file.
     #[test]
     fn standard_ramdisk_contents() {
         let dir = std::env::temp_dir().join(format!("oxbsd-rd-{}", std::process::id()));
@@ -304,10 +341,16 @@ mod tests {
             let init = rd.node(rd.lookup(r, "/sbin/init").unwrap());
             assert_eq!(init.mode, 0o100755);
             assert_eq!(&init.data[..4], b"\x7fELF");
-            for p in ["/bin/hello", "/bin/true", "/bin/false", "/bin/echo"] {
+            for p in ["/bin/hello", "/bin/true", "/bin/false", "/bin/echo", "/bin/ls", "/sbin/sysctl"] {
                 assert_eq!(rd.node(rd.lookup(r, p).unwrap()).kind, NodeKind::File, "{arch} {p}");
             }
+            let halt = rd.node(rd.lookup(r, "/sbin/halt").unwrap()).data;
+            for p in ["/sbin/reboot", "/sbin/poweroff"] {
+                assert_eq!(rd.node(rd.lookup(r, p).unwrap()).data, halt, "{arch} {p} is halt");
+            }
+            assert!(rd.lookup(r, "/bin/halt").is_err() && rd.lookup(r, "/bin/init").is_err());
             assert_eq!(rd.node(rd.lookup(r, "/etc/motd").unwrap()).data, MOTD.as_bytes());
+            assert_eq!(rd.node(rd.lookup(r, "/etc/rc").unwrap()).data, RC.as_bytes());
             assert_eq!(rd.node(rd.lookup(r, "/etc/note").unwrap()).data, b"added\n");
             for d in ["/", "/bin", "/sbin", "/etc"] {
                 assert_eq!(rd.node(rd.lookup(r, d).unwrap()).mode, 0o040755, "{d}");

@@ -19,7 +19,17 @@ pub const USER_PACKAGE: &str = "oxbsd-user";
 pub const USER_PROFILE: &str = "user";
 
 /// Programs that go in /sbin; every other program goes in /bin.
-pub const SBIN_PROGRAMS: &[&str] = &["init"];
+pub const SBIN_PROGRAMS: &[&str] = &["init", "halt", "sysctl"];
+
+/// More names a program is installed under, beside its own and in the
+/// same directory: one binary that tells by argv[0] what it was run as.
+/// (The copies are whole: the kernel's ramdisk has no hard links.)
+pub const ALIASES: &[(&str, &[&str])] = &[("halt", &["reboot", "poweroff"])];
+
+/// What the system needs in its ramdisk: init, the shell it runs, and
+/// the commands of /etc/rc. A program not built (yet: the shell is
+/// written apart) is left out with a note rather than failing the build.
+pub const BASE_PROGRAMS: &[&str] = &["init", "sh", "echo", "uname", "sysctl"];
 
 /// The Rust target the user programs are built for: the kernel's.
 pub fn user_target(arch: Arch) -> &'static str {
@@ -29,6 +39,15 @@ pub fn user_target(arch: Arch) -> &'static str {
 /// Where program `name` is installed in the ramdisk.
 pub fn install_path(name: &str) -> String {
     if SBIN_PROGRAMS.contains(&name) { format!("/sbin/{name}") } else { format!("/bin/{name}") }
+}
+
+/// Every path program `name` is installed at: [`install_path`], then one
+/// per alias in the same directory.
+pub fn install_paths(name: &str) -> Vec<String> {
+    let main = install_path(name);
+    let dir = &main[..main.rfind('/').unwrap_or(0)];
+    let aliases = ALIASES.iter().filter(|(n, _)| *n == name).flat_map(|(_, a)| a.iter());
+    std::iter::once(main.clone()).chain(aliases.map(|a| format!("{dir}/{a}"))).collect()
 }
 
 /// The program names, from the files in `user/src/bin/`, sorted.
@@ -99,16 +118,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn install_paths() {
+    fn where_programs_go() {
         assert_eq!(install_path("init"), "/sbin/init");
         assert_eq!(install_path("hello"), "/bin/hello");
+        assert_eq!(install_paths("sysctl"), ["/sbin/sysctl"]);
+        assert_eq!(install_paths("ls"), ["/bin/ls"]);
+        assert_eq!(install_paths("halt"), ["/sbin/halt", "/sbin/reboot", "/sbin/poweroff"]);
     }
 
     #[test]
     fn the_base_programs_exist() {
         let names = program_names().unwrap();
-        for p in ["init", "hello", "true", "false", "echo"] {
+        let utilities =
+            ["hello", "true", "false", "cat", "ls", "ps", "kill", "sleep", "dmesg", "env", "pwd", "halt"];
+        // The shell is written apart and joins once it is merged.
+        for p in BASE_PROGRAMS.iter().filter(|&&p| p != "sh").chain(&utilities) {
             assert!(names.iter().any(|n| n == p), "{p} missing from user/src/bin");
+        }
+        for (name, _) in ALIASES {
+            assert!(names.iter().any(|n| n == name), "alias of {name}, which is missing");
         }
     }
 
