@@ -348,6 +348,26 @@ fn search_path(sh: &Shell, name: &str) -> Option<String> {
         .find(|p| is_file(p))
 }
 
+impl Shell {
+    /// Run the commands in file `path` in this shell (`.`, profiles).
+    pub fn source_file(&mut self, path: &str) -> i32 {
+        let text = match read_file(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.error(&format!("{path}: {}", e.message()));
+                return 1;
+            }
+        };
+        let saved_line = self.lineno.take();
+        let st = self.run_source(&mut StrSource::new(&text), false);
+        self.lineno = saved_line;
+        if self.flow == Flow::Return {
+            self.flow = Flow::Normal;
+        }
+        st
+    }
+}
+
 fn b_dot(sh: &mut Shell, a: &[String]) -> i32 {
     let Some(name) = a.get(1) else {
         eprintln!("sh: {}: filename argument required", a[0]);

@@ -275,14 +275,20 @@ impl Shell {
         eprintln!("sh: {m}");
     }
 
-    /// A fatal error in a script (expansion errors, bad special builtin
-    /// use): exit if not interactive.
-    fn fatal(&mut self, m: &str, status: i32) -> i32 {
-        self.error(m);
+    /// After an error already reported that ends a script: exit if not
+    /// interactive.
+    fn fail(&mut self, status: i32) -> i32 {
         if !self.interactive {
             self.exit(status);
         }
         status
+    }
+
+    /// A fatal error in a script (expansion errors, bad special builtin
+    /// use): exit if not interactive.
+    fn fatal(&mut self, m: &str, status: i32) -> i32 {
+        self.error(m);
+        self.fail(status)
     }
 
     // ---- running text ----
@@ -839,7 +845,7 @@ impl Shell {
                     self.restore_fds(saved);
                     st
                 }
-                Err(()) if special => self.fatal("redirection failed", 1),
+                Err(()) if special => self.fail(1),
                 Err(()) => 1,
             };
             if !special {
@@ -974,11 +980,11 @@ impl Shell {
             }
             return match self.apply_redirs(redirs, false) {
                 Ok(_) => 0,
-                Err(()) => self.fatal("exec: redirection failed", 1),
+                Err(()) => self.fail(1),
             };
         }
         if self.apply_redirs(redirs, false).is_err() {
-            return self.fatal("exec: redirection failed", 1);
+            return self.fail(1);
         }
         let args = ExecArgs { argv: words.to_vec(), env: self.vars.environ(assigns) };
         for s in sig::JOB_SIGNALS {

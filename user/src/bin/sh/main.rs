@@ -140,6 +140,19 @@ fn main(args: &Args) -> i32 {
         sh.lineno = Some(1);
     }
     let interactive = sh.interactive;
+    if sh.arg0.starts_with('-') {
+        // A login shell (init starts "-sh"): the profiles first.
+        for f in ["/etc/profile", ".profile"] {
+            let path = if f.starts_with('/') {
+                String::from(f)
+            } else {
+                format!("{}/{f}", sh.vars.get("HOME").unwrap_or("/").trim_end_matches('/'))
+            };
+            if rt::stat(&path).is_ok() {
+                sh.source_file(&path);
+            }
+        }
+    }
     let mut src = FdSource::new(0, !tty, interactive);
     if sh.jc {
         src.reclaim = Some((sh.ttyfd, sh.shell_pgid));
