@@ -778,9 +778,14 @@ fn b_kill(sh: &mut Shell, a: &[String]) -> i32 {
                         }
                         r
                     };
+                    let pgid = j.pgid;
                     // A stopped job only sees the signal once it runs.
                     if stopped && (sig == SIGTERM || sig == SIGHUP) && sh.jc {
-                        let _ = rt::kill(-j.pgid, SIGCONT);
+                        let _ = rt::kill(-pgid, SIGCONT);
+                        sh.jobs.continued(-pgid);
+                    }
+                    if sig == SIGCONT && r.is_ok() {
+                        sh.jobs.continued(-pgid);
                     }
                     r
                 }
@@ -791,7 +796,13 @@ fn b_kill(sh: &mut Shell, a: &[String]) -> i32 {
             }
         } else {
             match t.parse::<i32>() {
-                Ok(pid) => rt::kill(pid, sig),
+                Ok(pid) => {
+                    let r = rt::kill(pid, sig);
+                    if sig == SIGCONT && r.is_ok() {
+                        sh.jobs.continued(pid);
+                    }
+                    r
+                }
                 Err(_) => {
                     st = err("kill", &format!("{t}: arguments must be process or job IDs"));
                     continue;

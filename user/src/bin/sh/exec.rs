@@ -22,7 +22,7 @@ use sys::fcntl::*;
 use sys::ioctl::Termios;
 use sys::resource::Rusage;
 use sys::signal::{SIGCONT, SIGINT, SIGPIPE, SIGQUIT};
-use sys::wait::{WAIT_ANY, WNOHANG, WUNTRACED};
+use sys::wait::{WAIT_ANY, WCONTINUED, WNOHANG, WUNTRACED};
 
 use crate::ast::*;
 use crate::expand;
@@ -1210,7 +1210,8 @@ impl Shell {
     pub fn wait_once(&mut self) -> Result<(), Errno> {
         let mut raw = 0;
         let mut ru = Rusage::default();
-        let opts = if self.jc { WUNTRACED } else { 0 };
+        // A job continued by someone else's SIGCONT counts as running again.
+        let opts = if self.jc { WUNTRACED | WCONTINUED } else { 0 };
         match rt::wait4(WAIT_ANY, Some(&mut raw), opts, Some(&mut ru)) {
             Ok(pid) if pid > 0 => {
                 self.record(pid, raw, &ru);
@@ -1232,7 +1233,7 @@ impl Shell {
     /// Collect the status of every child that has changed, without
     /// blocking. `stopped`: ask about stopped ones too.
     pub fn reap(&mut self, stopped: bool) {
-        let opts = WNOHANG | if stopped && self.jc { WUNTRACED } else { 0 };
+        let opts = WNOHANG | if stopped && self.jc { WUNTRACED | WCONTINUED } else { 0 };
         loop {
             let mut raw = 0;
             let mut ru = Rusage::default();

@@ -222,6 +222,20 @@ impl Jobs {
         found.ok_or_else(none)
     }
 
+    /// Mark the stopped processes of `targets` running again (they were
+    /// sent SIGCONT): a pid, or a group as a negative number.
+    pub fn continued(&mut self, target: i32) {
+        for j in &mut self.list {
+            let whole = target < 0 && j.pgid == -target;
+            for p in &mut j.procs {
+                if (whole || p.pid == target) && matches!(p.state, PState::Stopped(_)) {
+                    p.state = PState::Running;
+                    j.notified = false;
+                }
+            }
+        }
+    }
+
     /// The job with process `pid`.
     pub fn by_pid(&self, pid: i32) -> Option<usize> {
         self.list.iter().find(|j| j.procs.iter().any(|p| p.pid == pid)).map(|j| j.id)
@@ -276,6 +290,15 @@ mod tests {
         assert_eq!(j.update(99, 0, (0, 0)), None);
         j.remove(a);
         assert_eq!(j.current(), Some(b));
+        let c = j.add(20, &[20, 21], "a | b");
+        j.update(20, w_stopcode(17), (0, 0));
+        j.update(21, w_stopcode(17), (0, 0));
+        j.continued(21);
+        assert_eq!(j.get(c).unwrap().state_text(), "Running");
+        j.update(21, w_stopcode(17), (0, 0));
+        j.continued(-20);
+        assert!(j.get(c).unwrap().procs.iter().all(|p| p.state == PState::Running));
+        j.remove(c);
         assert_eq!(j.add(1, &[1], "x"), 3);
     }
 
