@@ -132,6 +132,12 @@ pub fn dup_high(fd: i32) -> Result<i32, Errno> {
     r
 }
 
+/// User and system time in a rusage, in µs.
+fn cpu_us(ru: &Rusage) -> (u64, u64) {
+    let us = |tv: &sys::time::Timeval| (tv.tv_sec.max(0) as u64) * 1_000_000 + tv.tv_usec.max(0) as u64;
+    (us(&ru.ru_utime), us(&ru.ru_stime))
+}
+
 /// Make `fd` descriptor `to` (closing `fd`).
 fn move_fd_to(fd: i32, to: i32) {
     if fd != to {
@@ -331,7 +337,14 @@ impl Shell {
                     self.status = 130;
                     continue;
                 }
-                Line::Text(l) => buf.push_str(&l),
+                Line::Text(l) => {
+                    // The terminal flushes the line being edited on ^C,
+                    // so a ^C that came just before the read is stale.
+                    if prompting {
+                        sig::set_interrupted(false);
+                    }
+                    buf.push_str(&l);
+                }
             }
             match parse::parse(&buf) {
                 Err(ParseError::Incomplete) => continue,
@@ -1123,8 +1136,7 @@ impl Shell {
 
     /// Record what wait4 said about `pid`.
     fn record(&mut self, pid: i32, raw: i32, ru: &Rusage) {
-        let us = |tv: &sys::time::Timeval| (tv.tv_sec.max(0) as u64) * 1_000_000 + tv.tv_usec.max(0) as u64;
-        self.jobs.update(pid, raw, (us(&ru.ru_utime), us(&ru.ru_stime)));
+        self.jobs.update(pid, raw, cpu_us(ru));
     }
 
     /// Wait for foreground job `id` to finish or stop; returns its status.
@@ -1336,6 +1348,9 @@ impl Shell {
                 Err(Errno::EINTR) => {}
                 Ok(_) => {
                     self.cmdsub_status = Some(jobs::exit_code(raw));
+                    let (u, s) = cpu_us(&ru);
+                    self.cpu_us.0 += u;
+                    self.cpu_us.1 += s;
                     break;
                 }
                 Err(_) => break,
