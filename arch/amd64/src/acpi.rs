@@ -27,14 +27,29 @@ pub struct MadtIoapic {
     pub gsi_base: u32,
 }
 
-/// An ISA interrupt override (MADT type 2), kept for the day the kernel
-/// routes ISA interrupts through the I/O APIC.
+/// An ISA interrupt override (MADT type 2): ISA IRQ `source` is wired to
+/// `gsi` with the MPS INTI `flags` (polarity bits 1:0, trigger bits 3:2).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MadtOverride {
     pub source: u8,
     pub gsi: u32,
     pub flags: u16,
 }
+
+/// Where an ISA IRQ arrives at the I/O APICs, and how it signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IsaRoute {
+    pub gsi: u32,
+    pub active_low: bool,
+    pub level: bool,
+}
+
+// MPS INTI flags, as MADT overrides carry them. "Conforms" means the bus's
+// own convention, which for ISA is active high and edge triggered.
+const INTI_POLARITY_MASK: u16 = 0x3;
+const INTI_POLARITY_LOW: u16 = 0x3;
+const INTI_TRIGGER_MASK: u16 = 0xc;
+const INTI_TRIGGER_LEVEL: u16 = 0xc;
 
 /// A Generic Address Structure, for the registers the kernel writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -136,6 +151,20 @@ impl AcpiInfo {
 
     pub fn overrides(&self) -> &[MadtOverride] {
         &self.overrides[..self.noverrides]
+    }
+
+    /// How ISA IRQ `irq` reaches the I/O APICs: its override if the MADT
+    /// has one (each field that says "conforms" keeps the ISA default),
+    /// else identity-mapped to GSI `irq`, edge triggered, active high.
+    pub fn isa_route(&self, irq: u8) -> IsaRoute {
+        match self.overrides().iter().find(|o| o.source == irq) {
+            Some(o) => IsaRoute {
+                gsi: o.gsi,
+                active_low: o.flags & INTI_POLARITY_MASK == INTI_POLARITY_LOW,
+                level: o.flags & INTI_TRIGGER_MASK == INTI_TRIGGER_LEVEL,
+            },
+            None => IsaRoute { gsi: irq as u32, active_low: false, level: false },
+        }
     }
 
     /// "1.0", "2.0", "6.4"...: what the RSDP and FADT revisions say.

@@ -1,13 +1,22 @@
-//! The console: the NS16550 UART at COM1 (port 0x3f8), polled.
+//! The console: the NS16550 UART at COM1 (port 0x3f8): polled output,
+//! interrupt-driven input.
 //!
 //! Polled output keeps the console usable from any context (early boot,
 //! trap dumps, panic, NMI) with no interrupt routing and no locks; the MI
 //! printf serialises CPUs. Every machine we boot on (pc, q35, microvm) has
-//! an ISA UART at COM1.
+//! an ISA UART at COM1, on ISA IRQ 4.
+//!
+//! Input: `com_attach` routes IRQ 4 through the I/O APIC to `COM_VECTOR`
+//! on the boot CPU and enables the receive interrupt; `comintr` hands every
+//! byte to `kern::tty::cn_rint`. Output and input share no register with a
+//! side effect the other cares about (THR/LSR.THRE against RBR/LSR.DR;
+//! reading LSR clears only error bits), so the transmit path on any CPU and
+//! the receive handler on the boot CPU need no lock between them.
 
 use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::cpufunc::{inb, outb};
+use crate::intr::COM_VECTOR;
 
 pub const COM1: u16 = 0x3f8;
 
@@ -24,8 +33,17 @@ const LCR_DLAB: u8 = 0x80;
 const LCR_8N1: u8 = 0x03;
 const FIFO_ENABLE_CLEAR_14: u8 = 0xc7;
 const MCR_DTR_RTS: u8 = 0x03;
+/// OUT2 gates the UART's interrupt output onto the ISA IRQ line on PC
+/// serial ports.
+const MCR_OUT2: u8 = 0x08;
+/// IER: received data available (and, with FIFOs, the character timeout).
+const IER_ERXRDY: u8 = 0x01;
+const LSR_RXRDY: u8 = 0x01;
 const LSR_TXRDY: u8 = 0x20;
 const IIR_FIFO_MASK: u8 = 0xc0;
+
+/// COM1's ISA interrupt line.
+pub const COM1_IRQ: u8 = 4;
 
 /// How many status polls before a byte is given up on: a wedged or absent
 /// UART must not hang a panic.
@@ -76,7 +94,7 @@ pub fn cninit() {
 }
 
 /// The chip name for the attach line.
-pub fn com_type_name() -> &'static str {
+fn com_type_name() -> &'static str {
     match COM_TYPE.load(Ordering::Relaxed) {
         x if x == ComType::Ns16550a as u8 => "ns16550a",
         x if x == ComType::Ns16450 as u8 => "ns16450",
@@ -108,4 +126,70 @@ pub fn cnputs(s: &[u8]) {
         }
         putc(c);
     }
+}
+
+/// Attach the console UART for input (OpenBSD's com at isa): print its
+/// attach line, route ISA IRQ 4 to `COM_VECTOR` on this CPU (honouring the
+/// MADT's override for it: GSI, polarity, trigger) and enable the receive
+/// interrupt.
+///
+/// The boot CPU takes the interrupt: it exists on every machine whatever
+/// the CPU count, and with one fixed destination the handler never runs
+/// on two CPUs at once, so bytes reach `cn_rint` one at a time in arrival
+/// order with no lock around the receive FIFO.
+///
+/// Before: boot CPU, autoconf, interrupts masked here, every I/O APIC
+/// attached (pins masked); `trap` sends `COM_VECTOR` to [`comintr`].
+/// After: the pin is unmasked and the UART interrupts whenever its receive
+/// FIFO holds data (bytes that arrived earlier included), as soon as this
+/// CPU takes interrupts. Without ACPI or an I/O APIC holding the GSI,
+/// input stays off (warned).
+pub fn com_attach(acpi: Option<&crate::acpi::AcpiInfo>) {
+    let name = com_type_name();
+    log::info!("com0 at isa0 port {COM1:#x} irq {COM1_IRQ}: {name}, console");
+    if COM_TYPE.load(Ordering::Relaxed) == ComType::Absent as u8 {
+        return;
+    }
+    let Some(a) = acpi else {
+        log::warn!("com0: no ACPI, so no I/O APIC: console input disabled");
+        return;
+    };
+    let r = a.isa_route(COM1_IRQ);
+    let ci = kern::machdep::curcpu();
+    let Some((unit, pin)) =
+        crate::ioapic::ioapic_route(r.gsi, COM_VECTOR, ci.ci_hwid as u32, r.active_low, r.level)
+    else {
+        log::warn!("com0: no I/O APIC has gsi {}: console input disabled", r.gsi);
+        return;
+    };
+    log::debug!(
+        "com0: irq {COM1_IRQ} -> gsi {} (ioapic{unit} pin {pin}), {}, active {}, vector {COM_VECTOR:#x} on cpu{}",
+        r.gsi,
+        if r.level { "level" } else { "edge" },
+        if r.active_low { "low" } else { "high" },
+        ci.ci_cpuid
+    );
+    // SAFETY: COM1 belongs to the console. The pin is live already, so the
+    // UART's line must rise only now: OUT2 connects it, ERXRDY arms it.
+    // With data already waiting that is the first edge, not a lost one.
+    unsafe {
+        outb(COM1 + COM_MCR, MCR_DTR_RTS | MCR_OUT2);
+        outb(COM1 + COM_IER, IER_ERXRDY);
+    }
+}
+
+/// The receive interrupt (`COM_VECTOR`, boot CPU only: see `com_attach`).
+/// Drains the receive FIFO into `cn_rint`, then EOIs.
+///
+/// Before: interrupts masked (interrupt gate). After: LSR.DR was seen
+/// clear, so the UART's interrupt condition is gone and its line low; a
+/// byte arriving after that raises it again, a new edge for an
+/// edge-triggered pin, latched by the local APIC until this EOI. With a
+/// level-triggered pin, the EOI reaches the I/O APIC and a line still high
+/// interrupts again.
+pub fn comintr() {
+    while inb(COM1 + COM_LSR) & LSR_RXRDY != 0 {
+        kern::tty::cn_rint(inb(COM1 + COM_DATA));
+    }
+    crate::lapic::lapic_eoi();
 }

@@ -6,6 +6,7 @@
 //! |-------------|--------------------------------------------------|
 //! | 0x00..0x1f  | exceptions (double fault, NMI, #MC on IST stacks)|
 //! | 0x20..0x2f  | the 8259s, remapped here and masked (spurious)   |
+//! | 0x90        | COM1 receive (ISA IRQ 4 via the I/O APIC)        |
 //! | 0xc0        | local APIC timer (hardclock)                     |
 //! | 0xe0        | kernel IPI (`kern_ipi::ipi_intr`)                |
 //! | 0xe4        | TLB shootdown (kernel range, or a user pmap's)   |
@@ -47,6 +48,11 @@ pub const T_XMM: u64 = 19;
 pub const T_SYSCALL: u64 = 0x100;
 
 pub const ICU_OFFSET: u8 = 0x20;
+/// The console UART's receive interrupt, routed by `cons::com_attach`.
+/// Class 9, below the clock and the IPIs as OpenBSD's IPL_TTY is below
+/// IPL_CLOCK and IPL_IPI; with interrupt gates and no nesting, the class
+/// only orders interrupts pending together.
+pub const COM_VECTOR: u8 = 0x90;
 pub const LAPIC_TIMER_VECTOR: u8 = 0xc0;
 pub const LAPIC_IPI_VECTOR: u8 = 0xe0;
 pub const LAPIC_IPI_INVLRANGE: u8 = 0xe4;

@@ -850,8 +850,9 @@ static SLEEP_CTL_VA: AtomicU64 = AtomicU64::new(0);
 /// Autoconfiguration (OpenBSD's mainbus/cpu/ioapic attach), on the boot
 /// CPU, called by `main` with interrupts masked. Before: page allocator
 /// and heap work; the local APIC is enabled and the clocks calibrated.
-/// After: the attach lines are printed, every I/O APIC is masked, the boot
-/// CPU's hardclock is armed, every AP that answered its startup IPIs is
+/// After: the attach lines are printed, every I/O APIC pin is masked but
+/// COM1's (routed to the boot CPU, `cons::com_attach`), the boot CPU's
+/// hardclock is armed, every AP that answered its startup IPIs is
 /// attached and on its way into `cpu_hatch_mi` with its own timer running,
 /// and the MD self-tests passed (`selftest`; they enable interrupts for
 /// parts, so the boot CPU may tick already, and mask them again).
@@ -916,7 +917,7 @@ fn cpu_configure() {
         }
     }
     log::info!("isa0 at mainbus0");
-    log::info!("com0 at isa0 port {:#x}: {}, console", cons::COM1, cons::com_type_name());
+    cons::com_attach(acpi);
 
     clock::cpu_startclock();
     cpu::cpu_boot_secondaries();

@@ -28,9 +28,9 @@ use uvm::pmap::VmProt;
 use crate::cpufunc::{PSL_C, PSL_I, cli, rcr2, rcr3, sti};
 use crate::gdt::{GSEL_UCODE_SEL, GSEL_UDATA_SEL};
 use crate::intr::{
-    self, ICU_OFFSET, LAPIC_IPI_INVLRANGE, LAPIC_IPI_VECTOR, LAPIC_SPURIOUS_VECTOR, LAPIC_TIMER_VECTOR,
-    LAPIC_XCALL_VECTOR, T_ALIGNFLT, T_ARITHTRAP, T_BOUND, T_BPTFLT, T_DIVIDE, T_DNA, T_DOUBLEFLT, T_NMI,
-    T_OFLOW, T_PRIVINFLT, T_PROTFLT, T_SEGNPFLT, T_STKFLT, T_TRCTRAP, T_TSSFLT, T_XMM,
+    self, COM_VECTOR, ICU_OFFSET, LAPIC_IPI_INVLRANGE, LAPIC_IPI_VECTOR, LAPIC_SPURIOUS_VECTOR,
+    LAPIC_TIMER_VECTOR, LAPIC_XCALL_VECTOR, T_ALIGNFLT, T_ARITHTRAP, T_BOUND, T_BPTFLT, T_DIVIDE, T_DNA,
+    T_DOUBLEFLT, T_NMI, T_OFLOW, T_PRIVINFLT, T_PROTFLT, T_SEGNPFLT, T_STKFLT, T_TRCTRAP, T_TSSFLT, T_XMM,
 };
 
 /// The saved state of an interrupted context (OpenBSD's `struct
@@ -187,6 +187,7 @@ pub extern "C" fn trap(tf: &mut TrapFrame) {
         v if v == LAPIC_IPI_VECTOR as u64 => intr::ipi_intr(),
         v if v == LAPIC_IPI_INVLRANGE as u64 => intr::invlrange_intr(),
         v if v == LAPIC_XCALL_VECTOR as u64 => intr::xcall_intr(),
+        v if v == COM_VECTOR as u64 => crate::cons::comintr(),
         // Spurious: the APIC did not set an in-service bit; no EOI.
         v if v == LAPIC_SPURIOUS_VECTOR as u64 => {}
         // The masked 8259s can still raise spurious IRQ 7/15; they did not

@@ -40,6 +40,17 @@ impl GicInfo {
     }
 }
 
+/// A shared peripheral interrupt of the GIC, from an `interrupts`
+/// specifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spi {
+    /// INTID: 32 + the specifier's number.
+    pub intid: u32,
+    /// Rising-edge (flags 1) rather than level-high (flags 4); the GIC has
+    /// no falling-edge or level-low inputs, so flags 2 and 8 map to these.
+    pub edge: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PsciMethod {
     Hvc,
@@ -93,6 +104,8 @@ pub struct MachInfo {
     /// INTID of the EL1 virtual timer PPI.
     pub timer_irq: Option<u32>,
     pub uart: Option<(u64, u64)>,
+    /// The console UART's interrupt, if the tree gives it as a GIC SPI.
+    pub uart_irq: Option<Spi>,
     /// `[start, end)` of the initial ramdisk.
     pub initrd: Option<(u64, u64)>,
     /// The tree itself, `(pa, size)`.
@@ -176,6 +189,36 @@ fn prop_u64(n: FdtNode<'_, '_>, name: &str) -> Option<u64> {
     n.property(name)?.as_usize().map(|v| v as u64)
 }
 
+const GICV3_COMPAT: [&str; 1] = ["arm,gic-v3"];
+const GICV2_COMPAT: [&str; 4] =
+    ["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"];
+
+/// GIC `interrupts` specifier type for an SPI (1 is a PPI).
+const GIC_SPI: u32 = 0;
+/// SPIs are INTIDs 32..1019: specifier numbers below 988.
+const GIC_SPI_COUNT: u32 = 988;
+/// Specifier flags: edge rising 1, edge falling 2 (level 4 and 8).
+const IRQ_TYPE_EDGE_BOTH: u32 = 0x3;
+
+/// The first interrupt of device node `dev` when it is an SPI of the GIC
+/// node `gic`: `interrupts` = <type num flags>, type 0 meaning SPI, INTID
+/// 32 + num. The interrupt parent is `dev`'s `interrupt-parent`, else the
+/// root's (the `fdt` crate cannot walk up to intermediate parents; the
+/// devices we look at are children of the root); it must be the GIC, with
+/// three cells per specifier.
+fn gic_spi(root: FdtNode<'_, 'static>, dev: FdtNode<'_, 'static>, gic: FdtNode<'_, 'static>) -> Option<Spi> {
+    let phandle =
+        |n: FdtNode<'_, 'static>, name: &str| n.property(name).and_then(|p| be_cells(p.value).next());
+    let parent = phandle(dev, "interrupt-parent").or_else(|| phandle(root, "interrupt-parent"))?;
+    if phandle(gic, "phandle") != Some(parent) || gic.interrupt_cells() != Some(3) {
+        return None;
+    }
+    let mut c = be_cells(dev.property("interrupts")?.value);
+    let (kind, num, flags) = (c.next()?, c.next()?, c.next()?);
+    (kind == GIC_SPI && num < GIC_SPI_COUNT)
+        .then_some(Spi { intid: 32 + num, edge: flags & IRQ_TYPE_EDGE_BOTH != 0 })
+}
+
 /// Parse everything else. Before: `dtb_va` maps the tree at `dtb_pa` for
 /// good (direct map). After: [`mach`] works.
 pub fn scan(dtb_va: u64, dtb_pa: u64) {
@@ -221,7 +264,8 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
             _ => None,
         });
 
-    let gic = if let Some(n) = fdt.find_compatible(&["arm,gic-v3"]) {
+    let (gic_v3, gic_v2) = (fdt.find_compatible(&GICV3_COMPAT), fdt.find_compatible(&GICV2_COMPAT));
+    let gic = if let Some(n) = gic_v3 {
         let nr = prop_u64(n, "#redistributor-regions").unwrap_or(1) as usize;
         let mut it = regs(n);
         let dist = it.next().expect("GICv3 without registers");
@@ -232,9 +276,7 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
             nredist += 1;
         }
         Some(GicInfo { version: GicVersion::V3, dist, cpu: None, redist, nredist })
-    } else if let Some(n) =
-        fdt.find_compatible(&["arm,cortex-a15-gic", "arm,gic-400", "arm,cortex-a9-gic", "arm,cortex-a7-gic"])
-    {
+    } else if let Some(n) = gic_v2 {
         let mut it = regs(n);
         let dist = it.next().expect("GICv2 without registers");
         Some(GicInfo {
@@ -266,13 +308,14 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
 
     let chosen = fdt.find_node("/chosen");
     // stdout-path may carry options ("/pl011@9000000:115200n8").
-    let uart = chosen
+    let uart_node = chosen
         .and_then(|c| c.property("stdout-path"))
         .and_then(|p| p.as_str())
         .and_then(|s| fdt.find_node(s.split(':').next().unwrap_or(s)))
         .filter(|n| n.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")))
-        .or_else(|| fdt.find_compatible(&["arm,pl011"]))
-        .and_then(first_reg);
+        .or_else(|| fdt.find_compatible(&["arm,pl011"]));
+    let uart = uart_node.and_then(first_reg);
+    let uart_irq = uart_node.zip(gic_v3.or(gic_v2)).and_then(|(u, g)| gic_spi(root, u, g));
     let bootargs = chosen.and_then(|c| c.property("bootargs")).and_then(|p| p.as_str()).unwrap_or("");
     let initrd = chosen.and_then(|c| {
         let s = prop_u64(c, "linux,initrd-start")?;
@@ -290,6 +333,7 @@ pub fn scan(dtb_va: u64, dtb_pa: u64) {
         gic,
         timer_irq,
         uart,
+        uart_irq,
         initrd,
         dtb: (dtb_pa, fdt.total_size() as u64),
     });

@@ -35,6 +35,7 @@ const GICD_ICENABLER: u64 = 0x180;
 const GICD_ICPENDR: u64 = 0x280;
 const GICD_IPRIORITYR: u64 = 0x400;
 const GICD_ITARGETSR: u64 = 0x800;
+const GICD_ICFGR: u64 = 0xc00;
 const GICD_SGIR: u64 = 0xf00;
 const GICD_IROUTER: u64 = 0x6000;
 const GICD_CTLR_RWP: u32 = 1 << 31;
@@ -315,6 +316,37 @@ pub fn enable_ppi(irq: u32) {
         }
         _ => {}
     }
+}
+
+/// Route shared peripheral interrupt `spi` to CPU `target` alone (GICv2:
+/// ITARGETSR = its interface; GICv3: IROUTER = its affinity, IRM 0), with
+/// its trigger mode, at the common priority, and enable it. The group is
+/// the one `attach` gave every interrupt (GICv3: group 1 non-secure;
+/// GICv2: the default group, which a GIC without security extensions, as
+/// on QEMU's virt, signals as IRQ like the SGIs and the timer).
+///
+/// Before: `attach` ran, so the SPI is disabled and nothing is pending;
+/// boot CPU, autoconf: the configuration registers are shared by 16 or 32
+/// INTIDs and updated read-modify-write, which only this CPU does, before
+/// the others run. After: the SPI reaches `target`'s `intr_dispatch`
+/// whenever its line is asserted (level) or was raised (edge).
+pub fn establish_spi(spi: fdt::Spi, target: &CpuInfoMd) {
+    let dist = DIST.load(Ordering::Relaxed);
+    let n = spi.intid;
+    debug_assert!((32..INTID_SPECIAL).contains(&n));
+    // Two bits per INTID; the upper one selects edge. Written while the
+    // SPI is disabled, as the architecture requires.
+    let cfg = dist + GICD_ICFGR + 4 * (n / 16) as u64;
+    let edge_bit = 1 << (2 * (n % 16) + 1);
+    let v = rd32(cfg) & !edge_bit;
+    wr32(cfg, if spi.edge { v | edge_bit } else { v });
+    wr8(dist + GICD_IPRIORITYR + n as u64, IRQ_PRIO);
+    match VERSION.load(Ordering::Acquire) {
+        2 => wr8(dist + GICD_ITARGETSR + n as u64, target.ci_gic_mask.load(Ordering::Relaxed) as u8),
+        3 => wr64(dist + GICD_IROUTER + 8 * n as u64, target.ci_mpidr),
+        _ => return,
+    }
+    wr32(dist + GICD_ISENABLER + 4 * (n / 32) as u64, 1 << (n % 32));
 }
 
 /// Disable interrupt `irq` (stray and unclaimed interrupts).

@@ -1,12 +1,12 @@
 //! Interrupt dispatch and inter-processor interrupts.
 //!
-//! The interrupts this kernel takes are all per-CPU: the timer PPI and two
-//! SGIs (the MI kernel IPI and the halt IPI). Anything else is stray: it
-//! is reported once and disabled.
+//! The interrupts this kernel takes: per CPU, the timer PPI and two SGIs
+//! (the MI kernel IPI and the halt IPI); on the boot CPU, the console
+//! UART's SPI. Anything else is stray: it is reported once and disabled.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use crate::{clock, cpu, gic};
+use crate::{clock, cons, cpu, gic};
 
 /// Stray interrupts seen, for the first-one-only message.
 static STRAY: AtomicU32 = AtomicU32::new(0);
@@ -30,6 +30,12 @@ pub fn intr_dispatch(from_user: bool) {
                 clock::rearm();
                 gic::eoi(a);
                 kern::kern_clock::hardclock(from_user);
+            }
+            irq if cons::is_rx_irq(irq) => {
+                // Drain before the EOI: the level-sensitive line is low
+                // once the FIFO is empty.
+                cons::pluart_intr();
+                gic::eoi(a);
             }
             irq => {
                 gic::disable_irq(irq);
