@@ -306,14 +306,29 @@ fn zombie_child(sh: &mut Shell) -> Step<()> {
 /// A background child of a shell that exits is adopted by init (PPID 1)
 /// and reaped by it when it ends.
 fn orphans(sh: &mut Shell) -> Step<()> {
+    sh.step("`echo $$`");
+    let me = sh.cmd("echo $$")?;
+    let me: u32 = me.trim().parse().map_err(|_| format!("`echo $$` printed {me:?}, not a pid"))?;
     sh.check("sh -c 'sleep 2 &'", "")?;
     sh.step("`ps` shows the orphaned sleep adopted by init");
-    let ps = sh.ps()?;
-    let orphans: Vec<&PsRow> =
-        ps.iter().filter(|r| r.ppid == Some(1) && r.command.starts_with("sleep")).collect();
-    let pid = match orphans[..] {
-        [r] => r.pid,
-        _ => return Err(format!("expected one sleep with PPID 1, found {orphans:?}")),
+    // The orphan may still be the forked shell on its way to exec sleep:
+    // look again a little later, as a person would.
+    let mut looks = 0;
+    let pid = loop {
+        let ps = sh.ps()?;
+        let adopted: Vec<&PsRow> = ps.iter().filter(|r| r.ppid == Some(1) && r.pid != me).collect();
+        match adopted[..] {
+            [r] if r.command == "sleep" => break r.pid,
+            [_] if looks < 5 => {
+                looks += 1;
+                sh.pause(Duration::from_millis(200));
+            }
+            _ => {
+                return Err(format!(
+                    "expected one sleep with PPID 1 besides this shell (pid {me}), found {adopted:?}"
+                ));
+            }
+        }
     };
     sh.check("sleep 3", "")?;
     sh.step("`ps` after the orphan's end: reaped by init");

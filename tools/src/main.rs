@@ -493,7 +493,11 @@ fn boot_case(
             log += &format!("[xtask] {:7.2} s  {step}\n", t.as_secs_f64());
         }
     }
-    log += &format!("[xtask] {}\n", qemu::describe(exit));
+    let failed = report.as_ref().is_some_and(|r| r.failure.is_some());
+    log += &match exit {
+        GuestExit::Timeout if failed => "[xtask] QEMU stopped after the failed step\n".into(),
+        _ => format!("[xtask] {}\n", qemu::describe(exit)),
+    };
     let _ = std::fs::write(logdir.join(format!("{}.log", c.name())), &log);
     if let Some(f) = report.and_then(|r| r.failure) {
         // Why the console stopped making sense, if the kernel said.
