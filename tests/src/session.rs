@@ -27,6 +27,10 @@ const STEP: Duration = Duration::from_secs(20);
 const RUNNING: Duration = Duration::from_millis(1500);
 /// A prompt that should come back at once after a signal character.
 const PROMPTLY: Duration = Duration::from_secs(5);
+/// How many times, and how far apart, `ps` is looked at before a process
+/// state counts as wrong.
+const PS_LOOKS: u32 = 10;
+const PS_AGAIN: Duration = Duration::from_millis(200);
 /// From `halt` to QEMU's exit.
 const POWEROFF: Duration = Duration::from_secs(30);
 
@@ -177,6 +181,24 @@ impl<'a> Shell<'a> {
         parse_ps(&out).map_err(|e| format!("{e}; `{PS}` printed:\n{out}"))
     }
 
+    /// Run `ps` until `want` accepts what it shows, looking again a few
+    /// times over about two seconds (a process between fork and exec, a
+    /// stop or a reap not done yet), as a person would; then `want`'s
+    /// last complaint is the error.
+    pub fn ps_until<T>(&mut self, mut want: impl FnMut(&[PsRow]) -> Step<T>) -> Step<T> {
+        let mut looks = 1;
+        loop {
+            match want(&self.ps()?) {
+                Ok(v) => return Ok(v),
+                Err(e) if looks >= PS_LOOKS => return Err(format!("{e} (ps looked at {looks} times)")),
+                Err(_) => {
+                    looks += 1;
+                    self.pause(PS_AGAIN);
+                }
+            }
+        }
+    }
+
     /// Type a command that powers the machine off and wait for QEMU to go.
     pub fn power_off(&mut self, line: &str) -> Step<()> {
         self.step(&format!("`{line}` powers off"));
@@ -270,17 +292,17 @@ fn stopped_child(sh: &mut Shell) -> Step<()> {
     let pid = last_bg_pid(sh)?;
     sh.check("kill -STOP $!", "")?;
     sh.step("`ps` shows the stopped sleep as T");
-    let ps = sh.ps()?;
-    let row = ps.iter().find(|r| r.pid == pid).ok_or_else(|| format!("no process {pid} in ps"))?;
-    if !row.stat.contains('T') {
-        return Err(format!("process {pid} has state {:?}, expected T", row.stat));
-    }
+    sh.ps_until(|ps| match ps.iter().find(|r| r.pid == pid) {
+        Some(r) if r.stat.contains('T') => Ok(()),
+        Some(r) => Err(format!("process {pid} has state {:?}, expected T", r.stat)),
+        None => Err(format!("no process {pid} in ps")),
+    })?;
     sh.check("kill -CONT $!; kill $!; wait", "")?;
     sh.step("`ps` after killing it");
-    if let Some(r) = sh.ps()?.iter().find(|r| r.pid == pid) {
-        return Err(format!("process {pid} is still there after kill and wait: {r:?}"));
-    }
-    Ok(())
+    sh.ps_until(|ps| match ps.iter().find(|r| r.pid == pid) {
+        Some(r) => Err(format!("process {pid} is still there after kill and wait: {r:?}")),
+        None => Ok(()),
+    })
 }
 
 /// A process whose parent never waits for it stays a zombie (Z, the
@@ -289,18 +311,18 @@ fn zombie_child(sh: &mut Shell) -> Step<()> {
     sh.step("`sh -c 'sleep 0 & exec sleep 3' &`");
     sh.cmd("sh -c 'sleep 0 & exec sleep 3' &")?;
     let parent = last_bg_pid(sh)?;
-    sh.pause(Duration::from_millis(700));
     sh.step("`ps` shows the child of `sleep 3` as Z");
-    let ps = sh.ps()?;
-    let z: Vec<&PsRow> = ps.iter().filter(|r| r.ppid == Some(parent)).collect();
-    match z[..] {
-        [r] if r.stat.contains('Z') => {}
-        [r] => return Err(format!("the child of {parent} has state {:?}, expected Z: {r:?}", r.stat)),
-        _ => return Err(format!("expected one child of {parent}, found {z:?}")),
-    }
+    sh.ps_until(|ps| {
+        let children: Vec<&PsRow> = ps.iter().filter(|r| r.ppid == Some(parent)).collect();
+        match children[..] {
+            [r] if r.stat.contains('Z') => Ok(()),
+            [r] => Err(format!("the child of {parent} has state {:?}, expected Z: {r:?}", r.stat)),
+            _ => Err(format!("expected one child of {parent}, found {children:?}")),
+        }
+    })?;
     sh.check("wait", "")?;
     sh.step("`ps` has no zombie once `sleep 3` is gone");
-    no_zombies(&sh.ps()?)
+    sh.ps_until(no_zombies)
 }
 
 /// A background child of a shell that exits is adopted by init (PPID 1)
@@ -311,32 +333,21 @@ fn orphans(sh: &mut Shell) -> Step<()> {
     let me: u32 = me.trim().parse().map_err(|_| format!("`echo $$` printed {me:?}, not a pid"))?;
     sh.check("sh -c 'sleep 2 &'", "")?;
     sh.step("`ps` shows the orphaned sleep adopted by init");
-    // The orphan may still be the forked shell on its way to exec sleep:
-    // look again a little later, as a person would.
-    let mut looks = 0;
-    let pid = loop {
-        let ps = sh.ps()?;
+    let pid = sh.ps_until(|ps| {
         let adopted: Vec<&PsRow> = ps.iter().filter(|r| r.ppid == Some(1) && r.pid != me).collect();
         match adopted[..] {
-            [r] if r.command == "sleep" => break r.pid,
-            [_] if looks < 5 => {
-                looks += 1;
-                sh.pause(Duration::from_millis(200));
-            }
-            _ => {
-                return Err(format!(
-                    "expected one sleep with PPID 1 besides this shell (pid {me}), found {adopted:?}"
-                ));
-            }
+            [r] if r.command == "sleep" => Ok(r.pid),
+            _ => Err(format!(
+                "expected one sleep with PPID 1 besides this shell (pid {me}), found {adopted:?}"
+            )),
         }
-    };
+    })?;
     sh.check("sleep 3", "")?;
     sh.step("`ps` after the orphan's end: reaped by init");
-    let ps = sh.ps()?;
-    if let Some(r) = ps.iter().find(|r| r.pid == pid) {
-        return Err(format!("the orphan {pid} is still there: {r:?}"));
-    }
-    no_zombies(&ps)
+    sh.ps_until(|ps| match ps.iter().find(|r| r.pid == pid) {
+        Some(r) => Err(format!("the orphan {pid} is still there: {r:?}")),
+        None => no_zombies(ps),
+    })
 }
 
 fn no_zombies(ps: &[PsRow]) -> Step<()> {
@@ -359,12 +370,13 @@ fn jobctl_session(sh: &mut Shell) -> Step<()> {
     sh.control('Z')?;
     sh.prompt(PROMPTLY).map_err(|e| format!("after ^Z: {e} {NO_JOBS}"))?;
     sh.step("`ps` shows the suspended sleep as T");
-    let ps = sh.ps()?;
-    let sleeps: Vec<&PsRow> = ps.iter().filter(|r| r.command.starts_with("sleep")).collect();
-    match sleeps[..] {
-        [r] if r.stat.contains('T') => {}
-        _ => return Err(format!("expected one stopped sleep, found {sleeps:?} {NO_JOBS}")),
-    }
+    sh.ps_until(|ps| {
+        let sleeps: Vec<&PsRow> = ps.iter().filter(|r| r.command == "sleep").collect();
+        match sleeps[..] {
+            [r] if r.stat.contains('T') => Ok(()),
+            _ => Err(format!("expected one stopped sleep, found {sleeps:?} {NO_JOBS}")),
+        }
+    })?;
     sh.step("`fg` resumes it in the foreground");
     sh.type_line("fg")?;
     sh.still_running("the resumed sleep 30").map_err(|e| format!("{e} {NO_JOBS}"))?;
@@ -576,6 +588,22 @@ mod tests {
                 "`halt` powers off"
             ]
         );
+    }
+
+    #[test]
+    fn ps_until_looks_again_then_gives_up() {
+        let mut con = fake_shell();
+        let report = Shell::new(&mut con).run(|sh| {
+            boot(sh)?;
+            sh.step("wait for a zombie");
+            let mut seen = 0;
+            sh.ps_until(|ps| {
+                seen += 1;
+                if ps.iter().any(|r| r.stat == "Z") { Ok(()) } else { Err(format!("no Z yet ({seen})")) }
+            })
+        });
+        let f = report.failure.unwrap();
+        assert_eq!(f.msg, format!("no Z yet ({PS_LOOKS}) (ps looked at {PS_LOOKS} times)"));
     }
 
     #[test]
