@@ -428,8 +428,8 @@ fn cmd_test(
 
 /// The user ramdisk the matrix boots: the standard one plus the test
 /// fixtures (`oxbsd_tests::FIXTURES`), written beside the logs so that
-/// `run`'s ramdisk stays as `build` makes it. Every case's init and
-/// fixture is checked to be in it.
+/// `run`'s ramdisk stays as `build` makes it. Every case's init is
+/// checked to be in it.
 fn test_ramdisk(a: Arch, logdir: &std::path::Path) -> Result<PathBuf, String> {
     let dir = oxbsd_tests::fixture_dir();
     let adds: Vec<AddSpec> = oxbsd_tests::FIXTURES
