@@ -263,6 +263,13 @@ impl Shell {
     /// Leave the shell, giving the terminal back to whoever had it.
     pub fn exit(&mut self, status: i32) -> ! {
         if self.jc {
+            // Stopped jobs would stay stopped for good once orphaned:
+            // hang them up and let them run to see it (what the kernel
+            // does for orphaned groups on OpenBSD).
+            for j in self.jobs.list.iter().filter(|j| j.is_stopped()) {
+                let _ = rt::kill(-j.pgid, sys::signal::SIGHUP);
+                let _ = rt::kill(-j.pgid, SIGCONT);
+            }
             // No group had it: the one that started the shell gets it.
             let to = if self.orig_pgrp > 0 { Ok(self.orig_pgrp) } else { rt::getpgid(rt::getppid()) };
             if let Ok(pg) = to
