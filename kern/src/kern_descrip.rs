@@ -27,6 +27,8 @@ pub const PIPE_SIZE: usize = 16384;
 
 pub enum FileKind {
     Console,
+    /// `/dev/null`: reads see end of file, writes vanish.
+    Null,
     Vnode(NodeId),
     PipeRead(Arc<Pipe>),
     PipeWrite(Arc<Pipe>),
@@ -269,6 +271,7 @@ pub fn sys_read(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
     }
     let n = match &f.f_kind {
         FileKind::Console => crate::tty::ttread(&mut kbuf)?,
+        FileKind::Null => 0,
         FileKind::Vnode(id) => {
             let node = vfs::rd().node(*id);
             if node.kind == NodeKind::Dir {
@@ -308,6 +311,7 @@ pub fn sys_write(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
                 crate::tty::ttwrite(&kbuf[..n]);
                 n
             }
+            FileKind::Null => n,
             FileKind::PipeWrite(p) => match p.write(&kbuf[..n]) {
                 Ok(w) => w,
                 Err(e) => return if done > 0 { Ok(done) } else { Err(e) },

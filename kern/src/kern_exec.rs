@@ -236,7 +236,7 @@ pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<
             return exec_script(tf, path, &h, argv, envp);
         }
         Target::TmpMissing(_) => return Err(ENOENT),
-        Target::Console | Target::TmpDir => return Err(EACCES),
+        Target::Console | Target::Null | Target::TmpDir => return Err(EACCES),
     };
     if head.starts_with(b"#!") {
         return exec_script(tf, path, &head[..head.len().min(SHEBANG_MAX)], argv, envp);

@@ -1,5 +1,5 @@
-//! The file namespace: the ramdisk served read-only, `/dev/console`, and
-//! the writable in-memory `/tmp` ([`crate::tmpfs`]).
+//! The file namespace: the ramdisk served read-only, `/dev/console`,
+//! `/dev/null`, and the writable in-memory `/tmp` ([`crate::tmpfs`]).
 //!
 //! The ramdisk image stays where QEMU loaded it (withheld from the page
 //! allocator, reached through the direct map); files are slices of it, so
@@ -52,6 +52,8 @@ pub fn rd() -> &'static Ramdisk<'static> {
 pub enum Target {
     Node(NodeId),
     Console,
+    /// `/dev/null`.
+    Null,
     /// `/tmp` itself.
     TmpDir,
     /// A file in `/tmp`.
@@ -102,6 +104,7 @@ pub fn namei(path: &[u8]) -> Result<Target, i32> {
     let comps = components(s);
     match comps.as_slice() {
         [d, c] if d == "dev" && c == "console" => return Ok(Target::Console),
+        [d, c] if d == "dev" && c == "null" => return Ok(Target::Null),
         [t] if t == "tmp" => return Ok(Target::TmpDir),
         [t, name] if t == "tmp" => {
             if s.ends_with('/') {
@@ -140,6 +143,7 @@ pub fn sys_open(upath: u64, flags: i32) -> Result<i32, i32> {
     let excl = flags & O_CREAT != 0 && flags & O_EXCL != 0;
     let kind = match namei(&path) {
         Ok(Target::Console) => FileKind::Console,
+        Ok(Target::Null) => FileKind::Null,
         Ok(Target::Node(id)) => {
             let n = rd().node(id);
             if excl {
@@ -202,7 +206,7 @@ pub fn sys_unlink(upath: u64) -> Result<(), i32> {
         Target::TmpMissing(_) => Err(ENOENT),
         Target::TmpDir => Err(EPERM),
         Target::Node(id) if rd().node(id).kind == NodeKind::Dir => Err(EPERM),
-        Target::Node(_) | Target::Console => Err(EROFS),
+        Target::Node(_) | Target::Console | Target::Null => Err(EROFS),
     }
 }
 
@@ -260,7 +264,7 @@ fn stat_tmp(f: &TmpFile) -> Stat {
 
 fn stat_file(f: &File) -> Stat {
     match &f.f_kind {
-        FileKind::Console => stat_console(),
+        FileKind::Console | FileKind::Null => stat_console(),
         FileKind::Vnode(id) => stat_node(*id),
         FileKind::TmpDir => stat_tmpdir(),
         FileKind::Tmp(t) => stat_tmp(t),
@@ -273,7 +277,7 @@ fn stat_file(f: &File) -> Stat {
 pub fn sys_stat(upath: u64, ust: u64) -> Result<(), i32> {
     let path = user_path(upath)?;
     let st = match namei(&path)? {
-        Target::Console => stat_console(),
+        Target::Console | Target::Null => stat_console(),
         Target::Node(id) => stat_node(id),
         Target::TmpDir => stat_tmpdir(),
         Target::Tmp(f) => stat_tmp(&f),

@@ -156,6 +156,7 @@ pub const TESTS: &[Test] = &[
     t("tmp-files", t_tmp::files),
     t("tmp-cwd", t_tmp::cwd),
     t("exec-shebang", t_tmp::shebang),
+    t("dev-null", t_tmp::dev_null),
     t("sysctl-strings", t_tmp::sysctl_strings),
     t("tty-modes", t_tty::modes),
     t("tty-pgrp", t_tty::pgrp),

@@ -146,3 +146,16 @@ pub fn sysctl_strings() -> Outcome {
     ensure!(text.contains(v.as_str()), "the message buffer lacks the banner {v:?}");
     Ok(format!("{v}; msgbuf {got} bytes"))
 }
+
+/// /dev/null: writes vanish, reads see end of file, nothing is created.
+pub fn dev_null() -> Outcome {
+    let fd = rt::open("/dev/null", O_RDWR, 0).ctx("open /dev/null")?;
+    ensure!(rt::write(fd, b"gone").ctx("write")? == 4, "short write to /dev/null");
+    let mut b = [0u8; 8];
+    ensure!(rt::read(fd, &mut b).ctx("read")? == 0, "read from /dev/null found data");
+    rt::close(fd).ctx("close")?;
+    let fd = rt::open("/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o644).ctx("open O_CREAT|O_TRUNC")?;
+    rt::close(fd).ctx("close")?;
+    expect_err("unlink /dev/null", rt::unlink("/dev/null"), Errno::EROFS)?;
+    Ok("4 bytes written, 0 read".into())
+}
