@@ -120,13 +120,24 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
             ru.ru_stime = ticks_to_timeval(inner.ps_sticks);
         }
         let mut tree = PROCTREE.lock();
-        if tree.reparent_children(pr.ps_pid) {
-            drop(tree);
-            if let Some(init) = kern_proc::pfind(INIT_PID) {
-                kern_synch::wakeup(process_wchan(&init));
-            }
-        } else {
-            drop(tree);
+        // This exit may orphan our own group or our children's; find them
+        // before the children move to init.
+        let mut cand: alloc::vec::Vec<Pid> = alloc::vec::Vec::new();
+        if let Some(me) = tree.get(pr.ps_pid) {
+            cand.push(me.pgid);
+            cand.extend(me.children.iter().filter_map(|k| tree.get(*k).map(|e| e.pgid)));
+        }
+        let zombie_kids = tree.reparent_children(pr.ps_pid);
+        let orphaned = tree.orphaned_stopped_pgrps(&cand, pr.ps_pid);
+        drop(tree);
+        if zombie_kids && let Some(init) = kern_proc::pfind(INIT_PID) {
+            kern_synch::wakeup(process_wchan(&init));
+        }
+        // Spin locks only (PROCTREE, ps_mtx, SCHED_LOCK): nothing here
+        // sleeps, so this is fine on the way out (invariant 4).
+        for g in orphaned {
+            crate::kern_sig::pgsignal(g, sys::signal::SIGHUP);
+            crate::kern_sig::pgsignal(g, sys::signal::SIGCONT);
         }
     }
     drop(pr);

@@ -105,6 +105,38 @@ impl ProcTree {
         zombie
     }
 
+    /// The groups among `cand` that are orphaned and have a stopped member:
+    /// exit must send them SIGHUP and SIGCONT (POSIX), or nothing would
+    /// ever continue them. A group is orphaned when no live member has its
+    /// parent in another group of the session. oxbsd has one session and
+    /// counts init (and pid 0) as outside it, as OpenBSD's init leads a
+    /// session of its own. `exiting` is the process whose exit is being
+    /// handled (already reparenting): it counts as gone.
+    pub fn orphaned_stopped_pgrps(&self, cand: &[Pid], exiting: Pid) -> Vec<Pid> {
+        let mut out: Vec<Pid> = Vec::new();
+        for &g in cand {
+            if g <= INIT_PID || out.contains(&g) {
+                continue;
+            }
+            let members = self.procs.values().filter(|e| {
+                e.pgid == g && e.process.ps_pid != exiting && !e.process.has_flag(crate::proc::PS_ZOMBIE)
+            });
+            let mut any = false;
+            let mut stopped = false;
+            let mut tied = false;
+            for m in members {
+                any = true;
+                stopped |= m.process.has_flag(crate::proc::PS_STOPPED);
+                tied |=
+                    m.ppid > INIT_PID && m.ppid != exiting && self.get(m.ppid).is_some_and(|pe| pe.pgid != g);
+            }
+            if any && stopped && !tied {
+                out.push(g);
+            }
+        }
+        out
+    }
+
     pub fn pgrp_exists(&self, pgid: Pid) -> bool {
         self.procs.values().any(|e| e.pgid == pgid)
     }
@@ -155,6 +187,32 @@ mod tests {
         let pid = t.alloc_pid();
         t.insert(Arc::new(Process::new(pid, 0, b"t")), ppid, pid);
         pid
+    }
+
+    #[test]
+    fn orphaned_groups_with_stopped_members() {
+        let mut t = tree();
+        let init = add(&mut t, 0);
+        let shell = add(&mut t, init);
+        // A job of two in its own group, the shell's children; one stopped.
+        let j1 = add(&mut t, shell);
+        let j2 = add(&mut t, shell);
+        t.procs.get_mut(&j2).unwrap().pgid = j1;
+        t.procs[&j2].process.set_flag(crate::proc::PS_STOPPED);
+        assert!(t.orphaned_stopped_pgrps(&[j1], 0).is_empty(), "the shell still ties the job to the session");
+        // The shell exits: its children go to init and the job is orphaned.
+        t.reparent_children(shell);
+        assert_eq!(t.orphaned_stopped_pgrps(&[j1, t.procs[&shell].pgid], shell), [j1]);
+        // Nobody stopped: nothing to do.
+        t.procs[&j2].process.clear_flag(crate::proc::PS_STOPPED);
+        assert!(t.orphaned_stopped_pgrps(&[j1], shell).is_empty());
+        // A member whose parent is in another group keeps the group tied.
+        t.procs[&j2].process.set_flag(crate::proc::PS_STOPPED);
+        let other = add(&mut t, init);
+        let kid = add(&mut t, other);
+        t.procs.get_mut(&kid).unwrap().pgid = j1;
+        assert!(t.orphaned_stopped_pgrps(&[j1], shell).is_empty());
+        assert!(t.orphaned_stopped_pgrps(&[init, 0], shell).is_empty(), "init's group is never signalled");
     }
 
     #[test]

@@ -128,6 +128,7 @@ pub const TESTS: &[Test] = &[
     t("sig-sigchld", t_sig::sigchld),
     t("sig-resethand", t_sig::resethand),
     t("sig-stack-fault", t_sig::stack_fault),
+    t("sig-orphan-hup", t_sig::orphan_hup),
     // 8. threads
     t("thread-spawn", t_thread::spawn_join),
     t("thread-exit-alone", t_thread::exit_alone),

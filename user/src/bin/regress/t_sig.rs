@@ -400,3 +400,50 @@ pub fn stack_fault() -> Outcome {
     }
     Ok(format!("{} signals on a growing stack, 20 right after fork", LEVELS + 1))
 }
+
+/// Where the SIGHUP handler of `orphan_hup`'s grandchild reports.
+static HUP_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_hup(_sig: i32) {
+    let _ = rt::write(HUP_FD.load(Ordering::SeqCst), b"H");
+}
+
+/// A stopped process whose group is orphaned by its parent's exit gets
+/// SIGHUP and SIGCONT (POSIX), so it is not left stopped forever; while
+/// the parent lives it stays stopped.
+pub fn orphan_hup() -> Outcome {
+    let [r, w] = rt::pipe().ctx("pipe")?;
+    let middle = spawn(move || {
+        let _ = rt::close(r);
+        let g = match rt::fork() {
+            Ok(0) => {
+                let _ = rt::setpgid(0, 0);
+                HUP_FD.store(w, Ordering::SeqCst);
+                let a = SigAction { sa_handler: Handler::Catch(on_hup).raw(), sa_mask: 0, sa_flags: 0 };
+                let _ = rt::sigaction(SIGHUP, Some(&a), None);
+                let _ = raise(SIGSTOP);
+                rt::exit(0)
+            }
+            Ok(g) => g,
+            Err(_) => return 2,
+        };
+        let _ = rt::setpgid(g, g);
+        match rt::waitpid(g, WUNTRACED) {
+            Ok((_, st)) if st.stopped().is_some() => {}
+            _ => return 3,
+        }
+        let _ = write_all(w, &g.to_ne_bytes());
+        sleep_ms(200);
+        0
+    })?;
+    let _ = rt::close(w);
+    let mut gb = [0u8; 4];
+    ensure!(read_full(r, &mut gb)? == 4, "the middle process did not see its child stop");
+    let g = i32::from_ne_bytes(gb);
+    let k = kinfo(g)?.ok_or("stopped grandchild not listed")?;
+    ensure!(k.p_stat == SSTOP, "grandchild state {} while its parent lives, not SSTOP", k.p_stat);
+    expect_exit("middle process", wait_for(middle)?, 0)?;
+    let got = read_byte(r)?;
+    ensure!(got == Some(b'H'), "orphaned stopped grandchild {g}: {got:?} on the pipe, not SIGHUP's report");
+    Ok(format!("grandchild {g} stopped while its parent lived, then SIGHUP and SIGCONT"))
+}
