@@ -221,11 +221,8 @@ fn build_stack(argv: &[Vec<u8>], envp: &[Vec<u8>], elf: &Elf) -> (Vec<u8>, u64) 
 /// Load `path` into the current process (which has one thread). Kernel
 /// entry point for both execve and the first user process.
 pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<u8>]) -> Result<(), i32> {
-    let (img, head) = match vfs::namei(path)? {
-        Target::Node(id) => {
-            let img = vfs::file_data(id)?;
-            (Some(img), img)
-        }
+    let img = match vfs::namei(path)? {
+        Target::Node(id) => vfs::file_data(id)?,
         Target::Tmp(f) => {
             // /tmp's files are not mapped into processes; a script there
             // still runs through its interpreter.
@@ -238,10 +235,10 @@ pub fn exec_path(tf: *mut TrapFrame, path: &[u8], argv: &[Vec<u8>], envp: &[Vec<
         Target::TmpMissing(_) => return Err(ENOENT),
         Target::Console | Target::Null | Target::TmpDir => return Err(EACCES),
     };
-    if head.starts_with(b"#!") {
-        return exec_script(tf, path, &head[..head.len().min(SHEBANG_MAX)], argv, envp);
+    if img.starts_with(b"#!") {
+        return exec_script(tf, path, &img[..img.len().min(SHEBANG_MAX)], argv, envp);
     }
-    exec_image(tf, path, img.unwrap_or(&[]), argv, envp)
+    exec_image(tf, path, img, argv, envp)
 }
 
 /// Longest `#!` line the kernel reads (OpenBSD's MAXINTERP is PATH_MAX).

@@ -112,29 +112,34 @@ impl ProcTree {
     /// counts init (and pid 0) as outside it, as OpenBSD's init leads a
     /// session of its own. `exiting` is the process whose exit is being
     /// handled (already reparenting): it counts as gone.
+    ///
+    /// Cost on the exit path: one pass over the tree under PROCTREE (at
+    /// most 256 entries), each looked up among the distinct candidate
+    /// groups (a parent's children usually share one) by binary search.
     pub fn orphaned_stopped_pgrps(&self, cand: &[Pid], exiting: Pid) -> Vec<Pid> {
-        let mut out: Vec<Pid> = Vec::new();
-        for &g in cand {
-            if g <= INIT_PID || out.contains(&g) {
+        let mut groups: Vec<Pid> = cand.iter().copied().filter(|&g| g > INIT_PID).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        // Per group: (has a live member, has a stopped one, tied to the session).
+        let mut st = alloc::vec![(false, false, false); groups.len()];
+        for e in self.procs.values() {
+            let Ok(i) = groups.binary_search(&e.pgid) else { continue };
+            if e.process.ps_pid == exiting || e.process.has_flag(crate::proc::PS_ZOMBIE) {
                 continue;
             }
-            let members = self.procs.values().filter(|e| {
-                e.pgid == g && e.process.ps_pid != exiting && !e.process.has_flag(crate::proc::PS_ZOMBIE)
-            });
-            let mut any = false;
-            let mut stopped = false;
-            let mut tied = false;
-            for m in members {
-                any = true;
-                stopped |= m.process.has_flag(crate::proc::PS_STOPPED);
-                tied |=
-                    m.ppid > INIT_PID && m.ppid != exiting && self.get(m.ppid).is_some_and(|pe| pe.pgid != g);
-            }
-            if any && stopped && !tied {
-                out.push(g);
-            }
+            let s = &mut st[i];
+            s.0 = true;
+            s.1 |= e.process.has_flag(crate::proc::PS_STOPPED);
+            s.2 |= e.ppid > INIT_PID
+                && e.ppid != exiting
+                && self.get(e.ppid).is_some_and(|pe| pe.pgid != e.pgid);
         }
-        out
+        groups
+            .into_iter()
+            .zip(st)
+            .filter(|&(_, (any, stopped, tied))| any && stopped && !tied)
+            .map(|(g, _)| g)
+            .collect()
     }
 
     pub fn pgrp_exists(&self, pgid: Pid) -> bool {

@@ -191,8 +191,3 @@ pub fn ttioctl(req: u32, arg: u64) -> Result<(), i32> {
         _ => Err(ENOTTY),
     }
 }
-
-/// Whether a read would not sleep (for tests and the idle console).
-pub fn readable() -> bool {
-    TTY.lock().ld.readable()
-}

@@ -89,6 +89,25 @@ pub fn raise(sig: u32) -> Result<()> {
     crate::process::kill(crate::process::getpid(), sig)
 }
 
+/// The name without "SIG" ("TERM"), as OpenBSD's sys_signame has it.
+pub fn sigshortname(sig: u32) -> &'static str {
+    let n = signame(sig);
+    n.strip_prefix("SIG").unwrap_or(n)
+}
+
+/// A signal by name ("TERM", "SIGTERM", "term", any case) or number; 0
+/// (which only checks that a process exists) counts. None otherwise.
+pub fn signum(s: &str) -> Option<u32> {
+    if let Ok(n) = s.parse::<u32>() {
+        return (n < sys::signal::NSIG).then_some(n);
+    }
+    let bare = match s.get(..3) {
+        Some(p) if p.eq_ignore_ascii_case("SIG") => &s[3..],
+        _ => s,
+    };
+    (1..sys::signal::NSIG).find(|&n| sigshortname(n).eq_ignore_ascii_case(bare))
+}
+
 /// The name of a signal ("SIGSEGV"), or "SIG?" for an unknown number.
 pub fn signame(sig: u32) -> &'static str {
     const NAMES: [&str; sys::signal::NSIG as usize] = [
@@ -132,6 +151,19 @@ pub fn signame(sig: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_names_and_numbers() {
+        use sys::signal::{SIGINT, SIGKILL, SIGUSR2};
+        assert_eq!(signum("KILL"), Some(SIGKILL));
+        assert_eq!(signum("sigint"), Some(SIGINT));
+        assert_eq!(signum("SIGusr2"), Some(SIGUSR2));
+        assert_eq!(signum("0"), Some(0));
+        assert_eq!(signum("SIG"), None);
+        assert_eq!(signum(""), None);
+        assert_eq!(signum("33"), None);
+        assert_eq!(sigshortname(SIGKILL), "KILL");
+    }
     use sys::signal as s;
 
     #[test]

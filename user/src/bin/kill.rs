@@ -17,7 +17,7 @@
 mod common;
 
 use rt::prelude::*;
-use rt::signal::signame;
+use rt::signal::{signum as signal_number, sigshortname as short_name};
 use sys::signal::{NSIG, SIGTERM};
 
 rt::entry!(main);
@@ -122,26 +122,6 @@ fn parse<'a>(argv: &'a [&'a str]) -> core::result::Result<Cmd<'a>, Bad<'a>> {
         return Err(Bad::Usage);
     }
     Ok(Cmd::Send(sig, pids))
-}
-
-/// "HUP" for SIGHUP: signals are named without the prefix here, as
-/// OpenBSD's sys_signame does.
-fn short_name(sig: u32) -> &'static str {
-    let n = signame(sig);
-    n.strip_prefix("SIG").unwrap_or(n)
-}
-
-/// The number of a signal name ("term", "SIGTERM"), or of a number; 0
-/// (only check that the process exists) counts.
-fn signal_number(name: &str) -> Option<u32> {
-    if let Ok(n) = name.parse::<u32>() {
-        return (n < NSIG).then_some(n);
-    }
-    let bare = match name.get(..3) {
-        Some(p) if p.eq_ignore_ascii_case("SIG") => &name[3..],
-        _ => name,
-    };
-    (1..NSIG).find(|&s| short_name(s).eq_ignore_ascii_case(bare))
 }
 
 /// Every signal name, in two lines as OpenBSD prints them.

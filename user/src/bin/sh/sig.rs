@@ -43,21 +43,7 @@ pub fn ignored(sig: u32) -> bool {
     rt::sigaction(sig, None, Some(&mut old)).is_ok() && old.sa_handler == SIG_IGN
 }
 
-/// A signal by name ("TERM", "SIGTERM", "term") or number.
-pub fn parse(s: &str) -> Option<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return (n < NSIG).then_some(n);
-    }
-    let up = s.to_ascii_uppercase();
-    let name = up.strip_prefix("SIG").unwrap_or(&up);
-    (1..NSIG).find(|&n| &rt::signal::signame(n)[3..] == name)
-}
-
-/// The name without "SIG" ("TERM").
-pub fn short_name(sig: u32) -> &'static str {
-    let n = rt::signal::signame(sig);
-    n.strip_prefix("SIG").unwrap_or(n)
-}
+pub use rt::signal::{signum as parse, sigshortname as short_name};
 
 /// What a shell says when a job dies of `sig` (OpenBSD's sys_siglist).
 pub fn describe(sig: u32) -> &'static str {
