@@ -154,8 +154,11 @@ mod tests {
 
     #[test]
     fn signal_names_and_numbers() {
-        use sys::signal::{SIGINT, SIGKILL, SIGUSR2};
+        use sys::signal::{SIGHUP, SIGINT, SIGKILL, SIGTERM, SIGUSR2};
         assert_eq!(signum("KILL"), Some(SIGKILL));
+        assert_eq!(signum("TERM"), Some(SIGTERM));
+        assert_eq!(signum("1"), Some(SIGHUP));
+        assert_eq!(signum("FOO"), None);
         assert_eq!(signum("sigint"), Some(SIGINT));
         assert_eq!(signum("SIGusr2"), Some(SIGUSR2));
         assert_eq!(signum("0"), Some(0));

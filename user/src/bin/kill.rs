@@ -137,19 +137,10 @@ fn signal_list() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sys::signal::{SIGHUP, SIGINT, SIGKILL, SIGUSR2};
+    use sys::signal::{SIGHUP, SIGINT, SIGKILL};
 
     #[test]
-    fn names_and_numbers() {
-        assert_eq!(signal_number("KILL"), Some(SIGKILL));
-        assert_eq!(signal_number("sigint"), Some(SIGINT));
-        assert_eq!(signal_number("SIGusr2"), Some(SIGUSR2));
-        assert_eq!(signal_number("1"), Some(SIGHUP));
-        assert_eq!(signal_number("0"), Some(0));
-        assert_eq!(signal_number("SIG"), None);
-        assert_eq!(signal_number("FOO"), None);
-        assert_eq!(signal_number("33"), None);
-        assert_eq!(short_name(SIGKILL), "KILL");
+    fn signal_list_as_openbsd_prints_it() {
         let list = signal_list();
         assert_eq!(list.lines().count(), 2);
         assert!(list.starts_with("HUP INT QUIT "), "{list}");
