@@ -132,6 +132,11 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every command builds for the bare-metal targets.
+    if let Err(e) = install::ensure_toolchain() {
+        eprintln!("xtask: {e}");
+        return ExitCode::FAILURE;
+    }
     let r = match cli.cmd {
         Cmd::Build { arch, add } => arch.arches().into_iter().try_for_each(|a| {
             build::build_kernel(a)?;
