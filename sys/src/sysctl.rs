@@ -24,6 +24,9 @@ pub const KERN_VMSTATS: i32 = 1001;
 /// oxbsd: the kernel command line (QEMU's -append), a string; init reads
 /// its own settings (`script=`) from it.
 pub const KERN_CMDLINE: i32 = 1002;
+/// oxbsd: one [`KernCpuStats`] per attached CPU, in cpu-number order (the
+/// array's length is the CPU count), for the benchmark and `vmstat`.
+pub const KERN_CPUSTATS: i32 = 1003;
 
 pub const HW_MACHINE: i32 = 1;
 pub const HW_NCPU: i32 = 3;
@@ -76,4 +79,47 @@ pub struct KernVmStats {
     pub nthreads: u32,
     pub maxprocs: u32,
     pub maxthreads: u32,
+}
+
+/// One CPU's event counters and time, since boot. Each CPU counts its own
+/// events (no counter is written by two CPUs), so a reader sums the array
+/// for the system's figure. Times are nanoseconds from the CPU's cycle
+/// counter (TSC on amd64, CNTVCT_EL0 on arm64), taken at every kernel
+/// entry, exit and switch: `user_ns + sys_ns + intr_ns + idle_ns` is the
+/// CPU's time since it started.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernCpuStats {
+    /// TLB invalidations of one page (by VA, with its ASID or PCID).
+    pub tlb_page: u64,
+    /// Invalidations of a whole address space (by ASID or PCID).
+    pub tlb_asid: u64,
+    /// Whole-TLB flushes (every address space).
+    pub tlb_all: u64,
+    /// TLB shootdown IPIs this CPU sent (one per target CPU).
+    pub shoot_sent: u64,
+    /// TLB shootdown IPIs this CPU received and handled.
+    pub shoot_recv: u64,
+    /// User page faults that filled a fresh zero page.
+    pub flt_zero: u64,
+    /// User page faults that copied a shared anon (copy-on-write).
+    pub flt_cow: u64,
+    /// User page faults that copied a page of an executable's image.
+    pub flt_text: u64,
+    /// Context switches (cpu_switchto calls that changed thread).
+    pub nswitch: u64,
+    pub forks: u64,
+    pub execs: u64,
+    /// Processes whose last thread ran exit1.
+    pub exits: u64,
+    /// Threads whose kernel stack and `struct proc` were freed once off
+    /// their CPU (by the reaper under exit=reaper).
+    pub reaps: u64,
+    pub user_ns: u64,
+    /// In the kernel on behalf of a thread (system calls, faults).
+    pub sys_ns: u64,
+    /// In interrupt handlers.
+    pub intr_ns: u64,
+    /// In the idle loop, waiting for work.
+    pub idle_ns: u64,
 }
