@@ -12,6 +12,7 @@ const MAGIC: &str = "070701";
 const TRAILER: &str = "TRAILER!!!";
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFREG: u32 = 0o100000;
+pub const S_IFCHR: u32 = 0o020000;
 
 #[derive(Default)]
 pub struct Newc {
@@ -35,14 +36,23 @@ impl Newc {
         self.entry(path, S_IFREG | (perm & 0o7777), 1, data);
     }
 
+    /// A character device node (major, minor).
+    pub fn chardev(&mut self, path: &str, perm: u32, major: u32, minor: u32) {
+        self.entry_dev(path, S_IFCHR | (perm & 0o7777), 1, &[], (major, minor));
+    }
+
     fn entry(&mut self, name: &str, mode: u32, nlink: u32, data: &[u8]) {
+        self.entry_dev(name, mode, nlink, data, (0, 0));
+    }
+
+    fn entry_dev(&mut self, name: &str, mode: u32, nlink: u32, data: &[u8], rdev: (u32, u32)) {
         assert!(!name.is_empty() && !name.contains('\0'), "bad cpio name {name:?}");
         let size = u32::try_from(data.len()).expect("newc cpio entries are limited to 4 GiB");
         let ino = if name == TRAILER { 0 } else { self.next_ino };
         self.next_ino += 1;
         // ino mode uid gid nlink mtime filesize devmajor devminor
         // rdevmajor rdevminor namesize check
-        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, 0, 0, name.len() as u32 + 1, 0];
+        let fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
         let mut hdr = String::with_capacity(110);
         hdr.push_str(MAGIC);
         for f in fields {

@@ -346,6 +346,8 @@ fn lint() -> Result<(), String> {
                 user::USER_PACKAGE,
                 "-p",
                 "oxbsd-rt",
+                "-p",
+                user::BENCH_PACKAGE,
                 "--target",
                 user::user_target(arch),
                 "--",

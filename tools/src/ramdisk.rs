@@ -17,7 +17,7 @@ use oxbsd_tests::Arch;
 
 use crate::build::images_dir;
 use crate::cpio::Newc;
-use crate::user::{BASE_PROGRAMS, build_user, install_path, install_paths};
+use crate::user::{BASE_PROGRAMS, BENCH_DIR, build_bench, build_user, install_path, install_paths};
 
 pub const MOTD: &str = "\
 Welcome to oxbsd, a small OpenBSD-shaped kernel in Rust.
@@ -106,8 +106,20 @@ pub fn check_guest_path(p: &str) -> Result<Vec<&str>, String> {
 }
 
 enum Item {
-    Dir { perm: u32 },
-    File { perm: u32, data: Vec<u8>, from: String },
+    Dir {
+        perm: u32,
+    },
+    File {
+        perm: u32,
+        data: Vec<u8>,
+        from: String,
+    },
+    /// A character device node (the Linux peer's /dev/console).
+    Chr {
+        perm: u32,
+        major: u32,
+        minor: u32,
+    },
 }
 
 /// The ramdisk's tree before it is packed. Keys are path components, so
@@ -131,6 +143,9 @@ impl Tree {
                 Some(Item::Dir { .. }) => {}
                 Some(Item::File { from, .. }) => {
                     return Err(format!("/{} is a file (from {from}), not a directory", key.join("/")));
+                }
+                Some(Item::Chr { .. }) => {
+                    return Err(format!("/{} is a device, not a directory", key.join("/")));
                 }
                 None => {
                     self.items.insert(key, Item::Dir { perm: if n == comps.len() { perm } else { 0o755 } });
@@ -158,10 +173,21 @@ impl Tree {
         let note = match self.items.get(&key) {
             Some(Item::Dir { .. }) => return Err(format!("{path} is a directory in the ramdisk")),
             Some(Item::File { from: old, .. }) => Some(format!("{path}: {from} replaces {old}")),
+            Some(Item::Chr { .. }) => Some(format!("{path}: {from} replaces a device node")),
             None => None,
         };
         self.items.insert(key, Item::File { perm, data, from: from.to_string() });
         Ok(note)
+    }
+
+    /// Add a character device node, creating its parent directories.
+    pub fn chardev(&mut self, path: &str, perm: u32, major: u32, minor: u32) -> Result<(), String> {
+        let comps = check_guest_path(path)?;
+        if comps.len() > 1 {
+            self.dir(&format!("/{}", comps[..comps.len() - 1].join("/")), 0o755)?;
+        }
+        self.items.insert(comps.iter().map(|s| s.to_string()).collect(), Item::Chr { perm, major, minor });
+        Ok(())
     }
 
     pub fn contains_file(&self, path: &str) -> bool {
@@ -173,7 +199,7 @@ impl Tree {
     pub fn totals(&self) -> (usize, usize) {
         self.items.values().fold((0, 0), |(n, b), i| match i {
             Item::File { data, .. } => (n + 1, b + data.len()),
-            Item::Dir { .. } => (n, b),
+            Item::Dir { .. } | Item::Chr { .. } => (n, b),
         })
     }
 
@@ -186,6 +212,7 @@ impl Tree {
             match item {
                 Item::Dir { perm } => a.dir(&name, *perm),
                 Item::File { perm, data, .. } => a.file(&name, *perm, data),
+                Item::Chr { perm, major, minor } => a.chardev(&name, *perm, *major, *minor),
             }
         }
         a.finish()
@@ -213,6 +240,7 @@ pub fn ramdisk_tree(arch: Arch, adds: &[AddSpec]) -> Result<Tree, String> {
             );
         }
     }
+    add_bench(&mut t, arch)?;
     t.file("/etc/rc", 0o644, RC.as_bytes().to_vec(), "the built-in rc")?;
     t.file("/etc/motd", 0o644, MOTD.as_bytes().to_vec(), "the built-in motd")?;
     for a in adds {
@@ -223,6 +251,20 @@ pub fn ramdisk_tree(arch: Arch, adds: &[AddSpec]) -> Result<Tree, String> {
         }
     }
     Ok(t)
+}
+
+/// The benchmark's programs in /bench and its sources in /bench/src
+/// (`bench::work`), the same files in oxbsd's ramdisk and Linux's.
+pub fn add_bench(t: &mut Tree, arch: Arch) -> Result<(), String> {
+    for (name, path) in build_bench(arch)? {
+        let data = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        t.file(&format!("{BENCH_DIR}/{name}"), 0o755, data, &format!("bench program {name}"))?;
+    }
+    for n in 0..bench::work::NSRC {
+        let src = (0..bench::work::source_len(n)).map(|i| bench::work::source_byte(n, i)).collect();
+        t.file(&format!("{BENCH_DIR}/src/{n}.c"), 0o644, src, "a kbuild source")?;
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -74,22 +74,36 @@ pub fn program_names() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// The benchmark's package (`user/bench`) and its programs, installed
+/// under [`BENCH_DIR`] in oxbsd's ramdisk and in the Linux peer's.
+pub const BENCH_PACKAGE: &str = "oxbsd-bench";
+pub const BENCH_PROGRAMS: &[&str] = &["as", "bench", "cc", "cc1", "true"];
+pub const BENCH_DIR: &str = "/bench";
+
 /// Build every user program for `arch` and check each binary. Returns
 /// (name, path) pairs, sorted by name.
 pub fn build_user(arch: Arch) -> Result<Vec<(String, PathBuf)>, String> {
+    build_package(arch, USER_PACKAGE, program_names()?)
+}
+
+/// Build the benchmark's programs for `arch`, checked like the others.
+pub fn build_bench(arch: Arch) -> Result<Vec<(String, PathBuf)>, String> {
+    build_package(arch, BENCH_PACKAGE, BENCH_PROGRAMS.iter().map(|s| s.to_string()).collect())
+}
+
+fn build_package(arch: Arch, package: &str, names: Vec<String>) -> Result<Vec<(String, PathBuf)>, String> {
     let root = workspace_root();
     let target = user_target(arch);
-    let names = program_names()?;
-    eprintln!("xtask: building the {arch} user programs ({target}): {}", names.join(" "));
+    eprintln!("xtask: building {package} for {arch} ({target}): {}", names.join(" "));
     runner::run_step(
-        &format!("building the {arch} user programs"),
+        &format!("building {package} for {arch}"),
         cargo().args([
             "build",
             "--quiet",
             "--profile",
             USER_PROFILE,
             "-p",
-            USER_PACKAGE,
+            package,
             "--bins",
             "--target",
             target,
