@@ -156,6 +156,17 @@ pub fn ensure_toolchain() -> Result<(), String> {
         m.extend(missing_from(&spec.components, &rustup_list(root, "component")?));
         Ok(m)
     };
+    if missing(&root)?.is_empty() {
+        return Ok(());
+    }
+    // rustup does not lock its own tree: two installs at once (two xtask
+    // commands started together on a fresh machine) rename each other's
+    // files away and can leave the toolchain without cargo. One install at
+    // a time; whoever waited looks again, since the first may have done it.
+    let lock_path = std::env::temp_dir().join("oxbsd-rustup-install.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("creating {}: {e}", lock_path.display()))?;
+    lock.lock().map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
     let m = missing(&root)?;
     if m.is_empty() {
         return Ok(());
