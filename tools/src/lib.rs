@@ -6,10 +6,12 @@
 //! QEMU command lines, exit status decoding); `main.rs` is the
 //! command-line front end.
 
+pub mod bench;
 pub mod build;
 pub mod cpio;
 pub mod elf;
 pub mod install;
+pub mod linux;
 pub mod qemu;
 pub mod ramdisk;
 pub mod runner;

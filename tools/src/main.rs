@@ -128,6 +128,38 @@ enum Cmd {
     /// cargo fmt --check and clippy (host crates, both kernels, the user
     /// programs for both arches), warnings denied.
     Lint,
+    /// The benchmark: boot oxbsd (each exit strategy) and the Linux peer
+    /// (Debian's cloud kernel, as shipped and with mitigations=off
+    /// kpti=0) with the same QEMU flags and the same workload as first
+    /// process, ROUNDS times interleaved; print a table per arch and CPU
+    /// count and write target/bench/<date-time>/results.json. See
+    /// docs/BENCHMARKS.md.
+    Bench {
+        #[arg(long, value_enum, default_value = "all")]
+        arch: ArchArg,
+        /// CPU counts to run at, comma-separated (e.g. 1,4).
+        #[arg(long, value_delimiter = ',', default_value = "4")]
+        smp: Vec<u32>,
+        /// Boots of every configuration.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// Only these tests, comma-separated (the driver's names: boot
+        /// fork_exit fork_exec exit_latency teardown fault_zero fault_cow
+        /// fork_touch fork_16m pipe_pingpong kbuild).
+        #[arg(long)]
+        only: Option<String>,
+        /// Small sizes and one round (CI's smoke run of the instrument).
+        #[arg(long)]
+        quick: bool,
+        /// oxbsd only: do not fetch or boot Linux.
+        #[arg(long)]
+        no_linux: bool,
+        #[arg(long, default_value = "512M")]
+        mem: String,
+        /// Seconds one boot may take.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -167,6 +199,9 @@ fn main() -> ExitCode {
             cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose)
         }
         Cmd::Lint => lint(),
+        Cmd::Bench { arch, smp, rounds, only, quick, no_linux, mem, timeout } => {
+            cmd_bench(arch.arches(), smp, rounds, only, quick, !no_linux, mem, timeout)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -321,6 +356,34 @@ fn host_arch() -> &'static str {
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_bench(
+    arches: Vec<Arch>,
+    smps: Vec<u32>,
+    rounds: u32,
+    only: Option<String>,
+    quick: bool,
+    linux: bool,
+    mem: String,
+    timeout: u64,
+) -> Result<(), String> {
+    if let Some(bad) = smps.iter().find(|&&n| !(1..=8).contains(&n)) {
+        return Err(format!("--smp {bad}: give CPU counts from 1 to 8"));
+    }
+    if rounds == 0 {
+        return Err("--rounds 0: give at least one round".into());
+    }
+    if let Some(o) = &only {
+        let known: Vec<&str> = bench::TESTS.split(' ').collect();
+        if let Some(t) = o.split(',').find(|t| !known.contains(t)) {
+            return Err(format!("--only: no test \"{t}\"; the tests are {}", known.join(" ")));
+        }
+    }
+    let rounds = if quick { 1 } else { rounds };
+    let o = tools::bench::Opts { arches, smps, rounds, only, quick, linux, mem, timeout };
+    tools::bench::run(&o).map(drop)
 }
 
 fn lint() -> Result<(), String> {

@@ -3,8 +3,7 @@
 use bench::{fmt, kern};
 
 pub const USAGE: &str = "usage: bench [quick] [only=TEST,...] [j=N] [jobs=N]";
-/// Every test `only=` may name, in the order they run.
-pub const TESTS: &str = "boot fork_exit fork_exec exit_latency teardown fault_zero fault_cow fork_touch fork_16m pipe_pingpong kbuild";
+pub use bench::TESTS;
 
 /// A bad argument: what is wrong and the word that is.
 pub struct BadArg {
