@@ -505,6 +505,7 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
     eprintln!("xtask: bench: {} boots in {:.0} s", boots.len(), started.elapsed().as_secs_f64());
     let mut summary = Vec::new();
     let mut out = String::new();
+    let mut svgs = 0;
     for (arch, configs) in &per_arch {
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
         let peers: Vec<String> = configs.iter().filter(|c| c.peer).map(|c| c.name.clone()).collect();
@@ -521,6 +522,32 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
             );
             out += &table(&title, &rows, &names, &subject, &peers);
             out.push('\n');
+            let tag = format!("{arch}-smp{smp}");
+            let drawn = [
+                crate::plot::ratios(
+                    &outdir,
+                    &format!("{tag}: {subject} / Linux"),
+                    &format!("ratios-{tag}.svg"),
+                    &rows,
+                    &subject,
+                    &peers,
+                ),
+                crate::plot::teardown(
+                    &outdir,
+                    &format!("{tag}: teardown cost per page"),
+                    &format!("teardown-{tag}.svg"),
+                    &rows,
+                    &names,
+                ),
+            ];
+            for d in drawn {
+                match d {
+                    Ok(Some(_)) => svgs += 1,
+                    Ok(None) => {}
+                    // A plot is only a view of figures written anyway.
+                    Err(e) => eprintln!("xtask: bench: {e}"),
+                }
+            }
             for r in &rows {
                 summary.push(json!({
                     "arch": arch.name(), "smp": smp, "row": r.name, "unit": "ns",
@@ -551,7 +578,7 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
     std::fs::write(&jpath, text + "\n").map_err(|e| format!("writing {}: {e}", jpath.display()))?;
     std::fs::write(outdir.join("table.txt"), &out).map_err(|e| format!("writing table.txt: {e}"))?;
     let rel = outdir.strip_prefix(workspace_root()).unwrap_or(&outdir).display().to_string();
-    eprintln!("xtask: bench: results in {rel}/ (results.json, table.txt, logs/)");
+    eprintln!("xtask: bench: results in {rel}/ (results.json, table.txt, {svgs} SVG plots, logs/)");
     let bad: Vec<String> = boots
         .iter()
         .filter_map(|b| {

@@ -12,6 +12,7 @@ pub mod cpio;
 pub mod elf;
 pub mod install;
 pub mod linux;
+pub mod plot;
 pub mod qemu;
 pub mod ramdisk;
 pub mod runner;
