@@ -45,6 +45,8 @@ pub struct Run {
     /// Test key (see [`key`]) to its fields, numbers as the guest printed
     /// them (`checksum` in hex is parsed too).
     pub tests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Every sample of a test, in the order taken (`@bench raw` lines).
+    pub raw: BTreeMap<String, Vec<u64>>,
     /// Keys in the order the guest printed them.
     pub order: Vec<String>,
     pub kernel: Option<String>,
@@ -81,6 +83,22 @@ pub fn parse(log: &str) -> Run {
             }
             Some("done") => r.done = words.find_map(|w| w.strip_prefix("failed=")).and_then(number),
             Some("fail") => r.failures.push(rest["fail".len()..].trim().to_string()),
+            Some("raw") => {
+                let Some(test) = words.next().and_then(|w| w.strip_prefix("test=")) else { continue };
+                let (mut fields, mut vals) = (BTreeMap::new(), Vec::new());
+                for w in words {
+                    match w.split_once('=') {
+                        Some(("v", v)) => vals.extend(v.split(',').filter_map(number)),
+                        Some((k, v)) => {
+                            if let Some(n) = number(v) {
+                                fields.insert(k.to_string(), n);
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                r.raw.entry(key(test, &fields)).or_default().extend(vals);
+            }
             Some(first) => {
                 let Some(test) = first.strip_prefix("test=") else { continue };
                 let fields: BTreeMap<String, u64> = words
@@ -118,6 +136,13 @@ pub fn check(r: &Run) -> Result<(), String> {
                 Some(&v) if v > 0 => {}
                 _ => return Err(format!("{k}: {field} missing or not positive")),
             }
+        }
+    }
+    for (k, v) in &r.raw {
+        match r.tests.get(k).and_then(|f| f.get("n")) {
+            Some(&n) if n as usize == v.len() => {}
+            Some(&n) => return Err(format!("{k}: {} raw samples for n={n}", v.len())),
+            None => return Err(format!("{k}: raw samples but no result line")),
         }
     }
     if let Some(kb) = r.tests.get("kbuild") {
@@ -167,10 +192,113 @@ pub fn figures(r: &Run, host_boot_ns: Option<u64>) -> BTreeMap<String, f64> {
             }
         }
     }
+    if let Some(kb) = r.tests.get("kbuild") {
+        let c = |f: &str| kb.get(&format!("c.{f}")).copied();
+        if let (Some(u), Some(s), Some(i), Some(idle)) =
+            (c("user_ns"), c("sys_ns"), c("intr_ns"), c("idle_ns"))
+        {
+            m.insert(SYS_BUSY.into(), (u + s + i) as f64);
+            m.insert(SYS_IDLE.into(), idle as f64);
+        }
+    }
     if let Some(h) = host_boot_ns {
         m.insert("host_boot".into(), h as f64);
     }
     m
+}
+
+/// kbuild's CPU time of the whole system, all CPUs, from the kernel's
+/// counters (user, system and interrupt), and its idle time: so work
+/// moved between a reaper and the exiting process shows.
+pub const SYS_BUSY: &str = "kbuild system busy";
+pub const SYS_IDLE: &str = "kbuild system idle";
+
+/// The kernel counters that are events: FIELDS up to `user_ns` (the
+/// rest are times in ns).
+pub const EVENT_COUNTERS: &[&str] = bench::stats::FIELDS.split_at(13).0;
+const _: () =
+    assert!(matches!(bench::stats::FIELDS[13].as_bytes(), b"user_ns"), "the events end before user_ns");
+
+/// Per test key, counter name to its value per iteration.
+pub type PerIteration = Vec<(String, BTreeMap<String, f64>)>;
+
+/// Per test, each counter per iteration (the line's counter over its
+/// `n`), the median over `boots`; and the counters that moved somewhere.
+pub fn counters_per_iteration(boots: &[&Boot]) -> (Vec<String>, PerIteration) {
+    let mut used: Vec<String> = Vec::new();
+    let mut out: PerIteration = Vec::new();
+    let Some(first) = boots.first() else { return (used, out) };
+    for k in &first.run.order {
+        let mut per: BTreeMap<String, f64> = BTreeMap::new();
+        for c in EVENT_COUNTERS {
+            let v: Vec<f64> = boots
+                .iter()
+                .filter_map(|b| {
+                    let f = b.run.tests.get(k)?;
+                    Some(*f.get(&format!("c.{c}"))? as f64 / *f.get("n")?.max(&1) as f64)
+                })
+                .collect();
+            if let Some(m) = median(&v).filter(|&m| m > 0.0) {
+                per.insert(c.to_string(), m);
+                if !used.iter().any(|u| u == c) {
+                    used.push(c.to_string());
+                }
+            }
+        }
+        out.push((k.clone(), per));
+    }
+    used.sort_by_key(|u| EVENT_COUNTERS.iter().position(|c| c == u));
+    (used, out)
+}
+
+/// TLB invalidations per teardown against pages touched, by kind (page,
+/// address space, all), from the counters of the teardown tests.
+pub fn tlb_series(boots: &[&Boot]) -> Vec<(String, Vec<(f64, f64)>)> {
+    let (_, rows) = counters_per_iteration(boots);
+    ["tlb_page", "tlb_asid", "tlb_all"]
+        .iter()
+        .map(|c| {
+            let p = rows
+                .iter()
+                .filter_map(|(k, per)| {
+                    Some((k.strip_prefix("teardown_")?.parse::<f64>().ok()?, *per.get(*c)?))
+                })
+                .collect();
+            (c.to_string(), p)
+        })
+        .collect()
+}
+
+/// The counters table of one (arch, smp), or a line saying there are none.
+pub fn counters_table(title: &str, boots: &[&Boot]) -> String {
+    let (cols, rows) = counters_per_iteration(boots);
+    if cols.is_empty() {
+        return format!("{title}: no counters (the kernel exports none)\n");
+    }
+    let mut lines: Vec<Vec<String>> =
+        vec![std::iter::once("test".to_string()).chain(cols.iter().cloned()).collect()];
+    for (k, per) in rows {
+        let mut l = vec![k];
+        l.extend(cols.iter().map(|c| {
+            per.get(c).map_or("0".into(), |v| if *v >= 100.0 { format!("{v:.0}") } else { format!("{v:.2}") })
+        }));
+        lines.push(l);
+    }
+    let widths: Vec<usize> =
+        (0..lines[0].len()).map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0)).collect();
+    let mut s = format!("{title}\n");
+    for l in &lines {
+        let cells: Vec<String> =
+            l.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) }
+                })
+                .collect();
+        s += &cells.join("  ");
+        s.push('\n');
+    }
+    s
 }
 
 /// A duration in ns in a unit that keeps three or four digits.
@@ -385,21 +513,49 @@ fn configs_for(arch: Arch, o: &Opts, args: &Path, outdir: &Path) -> Result<Vec<C
 }
 
 /// Boot one configuration and collect what the driver printed.
-fn boot(arch: Arch, smp: u32, c: &Config, o: &Opts, log: &Path) -> (Run, Option<u64>, Option<String>) {
-    let qo = qemu::Opts {
+/// The QEMU arguments every configuration of `arch` gets: only kernel,
+/// initrd and command line differ between them.
+fn qemu_args(
+    arch: Arch,
+    smp: u32,
+    mem: &str,
+    kernel: &str,
+    initrd: &str,
+    append: &str,
+) -> Result<Vec<String>, String> {
+    qemu::args(&qemu::Opts {
         arch,
         machine: arch.machines()[0].to_string(),
         cpu: None,
         smp,
-        mem: o.mem.clone(),
+        mem: mem.to_string(),
         accel: qemu::Accel::Tcg,
-        append: c.append.clone(),
-        kernel: c.kernel.clone(),
-        initrd: Some(c.initrd.clone()),
+        append: append.to_string(),
+        kernel: kernel.into(),
+        initrd: Some(initrd.into()),
         interactive: false,
         gdb: false,
-    };
-    let args = match qemu::args(&qo) {
+    })
+}
+
+/// `qemu-system-* --version`'s first line.
+fn qemu_version(arch: Arch) -> String {
+    Command::new(qemu::program(arch))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or("").to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"))
+}
+
+fn boot(arch: Arch, smp: u32, c: &Config, o: &Opts, log: &Path) -> (Run, Option<u64>, Option<String>) {
+    let args = match qemu_args(
+        arch,
+        smp,
+        &o.mem,
+        &c.kernel.to_string_lossy(),
+        &c.initrd.to_string_lossy(),
+        &c.append,
+    ) {
         Ok(a) => a,
         Err(e) => return (Run::default(), None, Some(e)),
     };
@@ -436,7 +592,13 @@ fn boot_json(b: &Boot) -> Value {
         "kernel": b.run.kernel,
         "host_boot_ns": b.host_boot_ns,
         "wall_s": b.wall.as_secs_f64(),
-        "tests": b.run.tests,
+        "tests": b.run.tests.iter().map(|(k, f)| {
+            let mut o: serde_json::Map<String, Value> = f.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+            if let Some(raw) = b.run.raw.get(k) {
+                o.insert("samples".into(), json!(raw));
+            }
+            (k.clone(), Value::Object(o))
+        }).collect::<serde_json::Map<_, _>>(),
     })
 }
 
@@ -522,6 +684,20 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
             );
             out += &table(&title, &rows, &names, &subject, &peers);
             out.push('\n');
+            for c in configs {
+                let cb: Vec<&Boot> =
+                    these.iter().filter(|b| b.error.is_none() && b.config == c.name).copied().collect();
+                let t = format!(
+                    "{arch} -smp {smp} {}: kernel counters per iteration, median over rounds",
+                    c.name
+                );
+                out += &if c.peer {
+                    format!("{t}: none, Linux exports no such counters\n")
+                } else {
+                    counters_table(&t, &cb)
+                };
+            }
+            out.push('\n');
             let tag = format!("{arch}-smp{smp}");
             let drawn = [
                 crate::plot::ratios(
@@ -538,6 +714,18 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
                     &format!("teardown-{tag}.svg"),
                     &rows,
                     &names,
+                ),
+                crate::plot::loglog(
+                    &outdir.join(format!("tlb-{tag}.svg")),
+                    &format!("{tag} {subject}: TLB invalidations per teardown"),
+                    ("pages touched by the child", "invalidations per exit"),
+                    &tlb_series(
+                        &these
+                            .iter()
+                            .filter(|b| b.config == subject && b.error.is_none())
+                            .copied()
+                            .collect::<Vec<_>>(),
+                    ),
                 ),
             ];
             for d in drawn {
@@ -566,6 +754,10 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
         "mem": o.mem,
         "driver_args": words.join(" "),
         "host": { "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()) },
+        "qemu": o.arches.iter().map(|&a| (a.name().to_string(), json!({
+            "version": qemu_version(a),
+            "args": qemu_args(a, o.smps[0], &o.mem, "<kernel>", "<initrd>", "<append>").unwrap_or_default(),
+        }))).collect::<serde_json::Map<_, _>>(),
         "configs": per_arch.iter().flat_map(|(a, cs)| cs.iter().map(move |c| json!({
             "arch": a.name(), "name": c.name, "peer": c.peer, "append": c.append,
             "kernel": c.kernel.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -597,7 +789,8 @@ mod tests {
     use super::*;
 
     const LOG: &str = "rd0: ...\n@bench start kernel=oxbsd quick=1\r\n\
-        @bench test=fork_exit unit=ns n=20 med=700 p99=900 min=600 max=950 c.forks=20\n\
+        @bench raw test=fork_exit v=700,600\n@bench raw test=fork_exit v=950\n\
+        @bench test=fork_exit unit=ns n=3 med=700 p99=950 min=600 max=950 c.forks=3\n\
         @bench test=teardown pages=16 unit=ns n=2 med=10 p99=12 min=9 max=12\n\
         @bench test=teardown pages=256 unit=ns n=2 med=20 p99=22 min=19 max=22\n\
         @bench done failed=0\n";
@@ -608,7 +801,8 @@ mod tests {
         assert_eq!(r.kernel.as_deref(), Some("oxbsd"));
         assert_eq!(r.done, Some(0));
         assert_eq!(r.order, ["fork_exit", "teardown_16", "teardown_256"]);
-        assert_eq!(r.tests["fork_exit"]["c.forks"], 20);
+        assert_eq!(r.tests["fork_exit"]["c.forks"], 3);
+        assert_eq!(r.raw["fork_exit"], [700, 600, 950], "raw lines joined in order");
         assert_eq!(r.tests["teardown_256"]["med"], 20);
         assert!(check(&r).is_ok());
     }
@@ -625,6 +819,7 @@ mod tests {
         );
         assert!(check(&parse(&failed)).unwrap_err().contains("fork: error 12"));
         assert!(check(&parse("nothing")).unwrap_err().contains("never started"));
+        assert!(check(&parse(&LOG.replace("v=950", "v="))).unwrap_err().contains("2 raw samples for n=3"));
         let good = bench::work::expected_checksum(2);
         let kb = |c: u64| {
             LOG.replace(
@@ -672,6 +867,32 @@ mod tests {
         assert_eq!(r.values["lx"], (200.0, 100.0, 800.0));
         let t = table("t", &rows, &["ox".into(), "lx".into()], "ox", &["lx".into()]);
         assert!(t.contains("ox/lx") && t.contains("0.50"), "{t}");
+    }
+
+    #[test]
+    fn counters_are_per_iteration_and_only_those_that_moved() {
+        let log = "@bench start kernel=oxbsd\n\
+            @bench test=teardown pages=16 unit=ns n=4 med=1 p99=1 min=1 max=1 c.tlb_page=8 c.tlb_all=0 c.forks=4\n\
+            @bench test=teardown pages=256 unit=ns n=2 med=1 p99=1 min=1 max=1 c.tlb_page=64 c.forks=2\n\
+            @bench done failed=0\n";
+        let b = Boot {
+            arch: Arch::Arm64,
+            smp: 4,
+            config: "ox".into(),
+            round: 1,
+            run: parse(log),
+            host_boot_ns: None,
+            wall: Duration::ZERO,
+            error: None,
+        };
+        let (cols, rows) = counters_per_iteration(&[&b]);
+        assert_eq!(cols, ["tlb_page", "forks"], "tlb_all never moved");
+        assert_eq!(rows[0].1["tlb_page"], 2.0);
+        assert_eq!(rows[1].1["tlb_page"], 32.0);
+        let tlb = tlb_series(&[&b]);
+        assert_eq!(tlb[0], ("tlb_page".to_string(), vec![(16.0, 2.0), (256.0, 32.0)]));
+        assert!(tlb[2].1.is_empty());
+        assert!(counters_table("t", &[&b]).contains("tlb_page"));
     }
 
     #[test]

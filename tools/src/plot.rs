@@ -86,58 +86,48 @@ pub fn ratios(
     Ok(Some(path))
 }
 
-/// Teardown time per page against pages touched, one line per
-/// configuration, both axes logarithmic.
-pub fn teardown(
-    dir: &Path,
+/// One line per series, both axes logarithmic (points at or below zero
+/// cannot be drawn there and are left out). None when there is nothing
+/// to draw.
+pub fn loglog(
+    path: &Path,
     title: &str,
-    file: &str,
-    rows: &[Row],
-    configs: &[String],
+    (xdesc, ydesc): (&str, &str),
+    series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<Option<PathBuf>, String> {
-    let pts = |c: &str| -> Vec<(f64, f64)> {
-        rows.iter()
-            .filter_map(|r| {
-                let pages: f64 = r.name.strip_prefix("teardown_")?.parse().ok()?;
-                Some((pages, r.values.get(c)?.0 / pages))
-            })
-            .collect()
-    };
-    let all: Vec<(f64, f64)> = configs.iter().flat_map(|c| pts(c)).collect();
+    let series: Vec<(&str, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, p)| {
+            (n.as_str(), p.iter().copied().filter(|&(x, y)| x > 0.0 && y > 0.0).collect::<Vec<_>>())
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     if all.len() < 2 {
         return Ok(None);
     }
-    let path = dir.join(file);
-    let (xmax, ymin, ymax) = all
-        .iter()
-        .fold((16.0f64, f64::INFINITY, 0.0f64), |(a, b, c), &(x, y)| (a.max(x), b.min(y), c.max(y)));
-    let root = SVGBackend::new(&path, (800, 500)).into_drawing_area();
+    let (xmin, xmax, ymin, ymax) =
+        all.iter().fold((f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64), |(a, b, c, d), &(x, y)| {
+            (a.min(x), b.max(x), c.min(y), d.max(y))
+        });
+    let root = SVGBackend::new(path, (800, 500)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d((8f64..xmax * 2.0).log_scale(), (ymin / 2.0..ymax * 2.0).log_scale())
+        .build_cartesian_2d((xmin / 2.0..xmax * 2.0).log_scale(), (ymin / 2.0..ymax * 2.0).log_scale())
         .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("pages touched by the child")
-        .y_desc("exit to parent's wakeup, ns per page")
-        .draw()
-        .map_err(err)?;
-    for (k, c) in configs.iter().enumerate() {
-        let p = pts(c);
-        if p.is_empty() {
-            continue;
-        }
+    chart.configure_mesh().x_desc(xdesc).y_desc(ydesc).draw().map_err(err)?;
+    for (k, (name, p)) in series.iter().enumerate() {
         let col = COLORS[k % COLORS.len()];
         chart
             .draw_series(std::iter::once(PathElement::new(p.clone(), col.stroke_width(2))))
             .map_err(err)?
-            .label(c.as_str())
+            .label(*name)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], col.stroke_width(2)));
-        chart.draw_series(p.into_iter().map(|xy| Circle::new(xy, 3, col.filled()))).map_err(err)?;
+        chart.draw_series(p.iter().map(|&xy| Circle::new(xy, 3, col.filled()))).map_err(err)?;
     }
     chart
         .configure_series_labels()
@@ -146,9 +136,36 @@ pub fn teardown(
         .draw()
         .map_err(err)?;
     root.present().map_err(err)?;
-    drop(chart);
-    drop(root);
-    Ok(Some(path))
+    Ok(Some(path.to_path_buf()))
+}
+
+/// Teardown time per page against pages touched, per configuration.
+pub fn teardown(
+    dir: &Path,
+    title: &str,
+    file: &str,
+    rows: &[Row],
+    configs: &[String],
+) -> Result<Option<PathBuf>, String> {
+    let series: Vec<(String, Vec<(f64, f64)>)> = configs
+        .iter()
+        .map(|c| {
+            let p = rows
+                .iter()
+                .filter_map(|r| {
+                    let pages: f64 = r.name.strip_prefix("teardown_")?.parse().ok()?;
+                    Some((pages, r.values.get(c)?.0 / pages))
+                })
+                .collect();
+            (c.clone(), p)
+        })
+        .collect();
+    loglog(
+        &dir.join(file),
+        title,
+        ("pages touched by the child", "exit to parent's wakeup, ns per page"),
+        &series,
+    )
 }
 
 #[cfg(test)]
@@ -174,6 +191,10 @@ mod tests {
         let svg = std::fs::read_to_string(p).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("fork_exit") && svg.contains("teardown_4096"));
         let p = teardown(&dir, "t", "t.svg", &rows, &cfgs).unwrap().unwrap();
+        assert!(
+            teardown(&dir, "t", "u.svg", &rows[..1], &cfgs).unwrap().is_none(),
+            "no teardown rows, no plot"
+        );
         let svg = std::fs::read_to_string(p).unwrap();
         assert!(svg.contains("<polyline") && svg.contains("pages touched"), "a line and its axis");
         let _ = std::fs::remove_dir_all(&dir);

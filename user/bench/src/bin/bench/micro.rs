@@ -188,6 +188,7 @@ fn with_counters(l: &mut Line<1024>, c: Option<KernCpuStats>) {
 fn exit_wake_line(test: &str, pages: usize, n: usize) -> Res {
     let mut v = [0u64; MAXN];
     let c = exit_wakeups(pages, n, &mut v)?;
+    report::raw(test, format_args!(" pages={pages}"), &v[..n]);
     let s = stats::summarize(&mut v[..n]);
     let mut l = Line::<1024>::new();
     let _ = core::fmt::Write::write_fmt(

@@ -34,6 +34,7 @@ pub fn add_counters(l: &mut Line<1024>, d: &KernCpuStats) {
 /// One result line: `@bench test=NAME [extra] unit=ns n= med= p99= min= max=`
 /// and the counters from `before` to `after`.
 pub fn line(test: &str, extra: core::fmt::Arguments<'_>, samples: &mut [u64], before: Snap, after: Snap) {
+    raw(test, extra, samples);
     let s: Summary = stats::summarize(samples);
     let mut l = Line::<1024>::new();
     let _ = core::fmt::Write::write_fmt(
@@ -45,6 +46,22 @@ pub fn line(test: &str, extra: core::fmt::Arguments<'_>, samples: &mut [u64], be
     );
     counters(&mut l, before, after);
     emit(l);
+}
+
+/// Every sample, in the order taken, as `@bench raw test=NAME [extra]
+/// v=A,B,...` lines of at most RAW_PER_LINE values (the tools join
+/// them), before the summary line that sorts them.
+pub fn raw(test: &str, extra: core::fmt::Arguments<'_>, samples: &[u64]) {
+    const RAW_PER_LINE: usize = 48;
+    for chunk in samples.chunks(RAW_PER_LINE) {
+        let mut l = Line::<1024>::new();
+        let _ = core::fmt::Write::write_fmt(&mut l, format_args!("@bench raw test={test}{extra} v="));
+        for (i, v) in chunk.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = core::fmt::Write::write_fmt(&mut l, format_args!("{sep}{v}"));
+        }
+        emit(l);
+    }
 }
 
 pub fn emit(mut l: Line<1024>) {
