@@ -193,12 +193,10 @@ pub fn figures(r: &Run, host_boot_ns: Option<u64>) -> BTreeMap<String, f64> {
         }
     }
     if let Some(kb) = r.tests.get("kbuild") {
-        let c = |f: &str| kb.get(&format!("c.{f}")).copied();
-        if let (Some(u), Some(s), Some(i), Some(idle)) =
-            (c("user_ns"), c("sys_ns"), c("intr_ns"), c("idle_ns"))
-        {
-            m.insert(SYS_BUSY.into(), (u + s + i) as f64);
-            m.insert(SYS_IDLE.into(), idle as f64);
+        for (row, field) in [(SYS_BUSY, "cpu_busy"), (SYS_IDLE, "cpu_idle")] {
+            if let Some(&v) = kb.get(field) {
+                m.insert(row.into(), v as f64);
+            }
         }
     }
     if let Some(h) = host_boot_ns {
@@ -207,9 +205,9 @@ pub fn figures(r: &Run, host_boot_ns: Option<u64>) -> BTreeMap<String, f64> {
     m
 }
 
-/// kbuild's CPU time of the whole system, all CPUs, from the kernel's
-/// counters (user, system and interrupt), and its idle time: so work
-/// moved between a reaper and the exiting process shows.
+/// kbuild's CPU time of the whole system, all CPUs (oxbsd: the cycle
+/// counter accounting; Linux: /proc/stat ticks), and its idle time: so
+/// work moved between a reaper and the exiting process shows.
 pub const SYS_BUSY: &str = "kbuild system busy";
 pub const SYS_IDLE: &str = "kbuild system idle";
 

@@ -147,7 +147,8 @@ fn only_deb(dl: &Path) -> Result<PathBuf, String> {
 }
 
 /// The peer's initramfs: /bench as in oxbsd's ramdisk, `/bench/args`,
-/// an empty /tmp, and the /dev/console Linux opens for init's standard
+/// an empty /tmp, /proc for the driver to mount (its system CPU time),
+/// and the /dev/console Linux opens for init's standard
 /// streams (a devtmpfs is not mounted for an initramfs init).
 pub fn initramfs_tree(arch: Arch, args: &str) -> Result<Tree, String> {
     let mut t = Tree::new();
@@ -159,6 +160,7 @@ pub fn initramfs_tree(arch: Arch, args: &str) -> Result<Tree, String> {
         "the bench's arguments",
     )?;
     t.dir("/tmp", 0o1777)?;
+    t.dir("/proc", 0o555)?;
     t.chardev("/dev/console", 0o600, 5, 1)?;
     Ok(t)
 }

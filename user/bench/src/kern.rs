@@ -80,6 +80,7 @@ const CLOCK_GETTIME: Nr = nr(s::SYS_clock_gettime, 228, 113);
 const PIPE: Nr = nr(s::SYS_pipe, 293, 59); // Linux: pipe2
 const REBOOT: Nr = nr(s::SYS_reboot, 169, 142);
 const SYSCTL: Nr = nr(s::SYS_sysctl, usize::MAX, usize::MAX); // oxbsd only
+const MOUNT: Nr = nr(usize::MAX, 165, 40); // Linux only (for /proc/stat)
 
 const LINUX_AT_FDCWD: usize = -100isize as usize;
 const LINUX_SIGCHLD: usize = 17;
@@ -312,6 +313,53 @@ pub fn cpustats() -> Option<(KernCpuStats, usize)> {
     Some((crate::stats::sum(&buf[..n]), n))
 }
 
+/// On Linux, mount procfs at /proc so [`system_cpu`] can read
+/// /proc/stat (oxbsd answers the same question by sysctl; this is done
+/// once, before any test).
+pub fn mount_proc() -> Result<()> {
+    if !is_linux() {
+        return Ok(());
+    }
+    let (src, dir) = (b"proc\0", b"/proc\0");
+    // SAFETY: NUL-terminated strings that outlive the call; no data.
+    unsafe {
+        call(MOUNT, [src.as_ptr() as usize, dir.as_ptr() as usize, src.as_ptr() as usize, 0, 0, 0]).map(drop)
+    }
+}
+
+/// The whole system's CPU time since boot, all CPUs: (busy, idle) in ns.
+/// oxbsd: the counters' user + sys + intr and idle (cycle counter).
+/// Linux: /proc/stat's first line, in USER_HZ (100) ticks: user, nice,
+/// system, irq, softirq and steal as busy, idle and iowait as idle.
+pub fn system_cpu() -> Option<(u64, u64)> {
+    if !is_linux() {
+        let (c, _) = cpustats()?;
+        return Some((c.user_ns + c.sys_ns + c.intr_ns, c.idle_ns));
+    }
+    let mut buf = [0u8; 512];
+    let fd = open_read(b"/proc/stat\0").ok()?;
+    let n = read_full(fd, &mut buf).ok();
+    let _ = close(fd);
+    proc_stat_cpu(&buf[..n?])
+}
+
+/// Parse /proc/stat's aggregate `cpu` line into (busy, idle) ns.
+pub fn proc_stat_cpu(text: &[u8]) -> Option<(u64, u64)> {
+    let line = text.split(|&c| c == b'\n').next()?.strip_prefix(b"cpu ")?;
+    let mut v = [0u64; 8];
+    let mut k = 0;
+    for w in line.split(|&c| c == b' ').filter(|w| !w.is_empty()).take(8) {
+        v[k] = crate::fmt::parse_u64(w)?;
+        k += 1;
+    }
+    if k < 5 {
+        return None;
+    }
+    const TICK_NS: u64 = 10_000_000;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = v;
+    Some(((user + nice + system + irq + softirq + steal) * TICK_NS, (idle + iowait) * TICK_NS))
+}
+
 /// `bytes` of fresh anonymous memory as words (never unmapped: the
 /// programs that use it exit soon after).
 pub fn mmap_words(bytes: usize) -> Result<&'static mut [u64]> {
@@ -336,5 +384,16 @@ pub fn spawn(path: &[u8], argv: &[&[u8]]) -> Result<i32> {
             exit(127)
         }
         pid => Ok(pid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_the_aggregate_cpu_line() {
+        let t = b"cpu  10 1 5 100 2 3 4 0 0 0\ncpu0 5 0 2 50 1 1 2 0 0 0\n";
+        assert_eq!(super::proc_stat_cpu(t), Some((23 * 10_000_000, 102 * 10_000_000)));
+        assert_eq!(super::proc_stat_cpu(b"cpu0 1 2 3 4 5\n"), None, "only the aggregate line");
+        assert_eq!(super::proc_stat_cpu(b"cpu  1 2\n"), None, "too short");
     }
 }

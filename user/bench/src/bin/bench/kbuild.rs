@@ -22,6 +22,7 @@ fn tv_ns(t: sys::time::Timeval) -> u64 {
 pub fn run(cfg: &Config) -> Res {
     let (jobs, j) = (cfg.jobs, cfg.j);
     let ru0 = kern::rusage_children();
+    let cpu0 = kern::system_cpu();
     let b = snap();
     let t0 = kern::clock_ns();
     let (mut started, mut running, mut done) = (0, 0, 0);
@@ -57,6 +58,7 @@ pub fn run(cfg: &Config) -> Res {
     }
     let real = kern::clock_ns() - t0;
     let after = snap();
+    let cpu = kern::system_cpu();
     let ru = kern::rusage_children();
     let user = tv_ns(ru.ru_utime) - tv_ns(ru0.ru_utime);
     let sys = tv_ns(ru.ru_stime) - tv_ns(ru0.ru_stime);
@@ -69,6 +71,10 @@ pub fn run(cfg: &Config) -> Res {
              real={real} user={user} sys={sys} checksum={acc:#018x}"
         ),
     );
+    if let (Some((b0, i0)), Some((b1, i1))) = (cpu0, cpu) {
+        let _ =
+            core::fmt::Write::write_fmt(&mut l, format_args!(" cpu_busy={} cpu_idle={}", b1 - b0, i1 - i0));
+    }
     report::counters(&mut l, b, after);
     report::emit(l);
     Ok(())

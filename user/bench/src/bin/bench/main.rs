@@ -33,6 +33,9 @@ fn main(args: &bench::Args) -> i32 {
         }
     };
     outln!("@bench start kernel={} quick={}", kern::kernel_name(), cfg.quick as u8);
+    if let Err(e) = kern::mount_proc() {
+        outln!("bench: mounting /proc: error {e}; no system CPU time for kbuild");
+    }
     if cfg.wants("boot") {
         outln!("@bench test=boot unit=ns n=1 med={t0} p99={t0} min={t0} max={t0}");
     }
