@@ -13,6 +13,7 @@ pub mod elf;
 pub mod install;
 pub mod linux;
 pub mod plot;
+pub mod profile;
 pub mod qemu;
 pub mod ramdisk;
 pub mod runner;

@@ -160,6 +160,34 @@ enum Cmd {
         #[arg(long, default_value_t = 900)]
         timeout: u64,
     },
+    /// Where oxbsd spends its time during bench tests: samples every
+    /// vCPU's PC through QEMU's monitor while the driver runs, charges
+    /// kernel samples to functions (bsd.gdb's symbols) and prints the
+    /// user/kernel/idle split and the top functions; also written to
+    /// target/profile/. See docs/BENCHMARKS.md.
+    Profile {
+        #[arg(long, value_enum)]
+        arch: ArchArg,
+        #[arg(long, default_value_t = 1)]
+        smp: u32,
+        /// The bench tests to run, comma-separated.
+        #[arg(long, default_value = "fork_exit")]
+        only: String,
+        /// Times the driver runs them (longer runs, more samples).
+        #[arg(long, default_value_t = 20)]
+        repeat: u32,
+        /// Samples per second (each stops the vCPUs briefly).
+        #[arg(long, default_value_t = 200)]
+        hz: u32,
+        /// Kernel functions listed.
+        #[arg(long, default_value_t = 25)]
+        top: usize,
+        /// More kernel command-line words (e.g. exit=reaper).
+        #[arg(long, default_value = "")]
+        append: String,
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -199,6 +227,9 @@ fn main() -> ExitCode {
             cmd_test(arch.arches(), !no_lint, !no_host, filter, timeout, verbose)
         }
         Cmd::Lint => lint(),
+        Cmd::Profile { arch, smp, only, repeat, hz, top, append, timeout } => {
+            cmd_profile(arch, smp, only, repeat, hz, top, append, timeout)
+        }
         Cmd::Bench { arch, smp, rounds, only, quick, no_linux, mem, timeout } => {
             cmd_bench(arch.arches(), smp, rounds, only, quick, !no_linux, mem, timeout)
         }
@@ -376,14 +407,47 @@ fn cmd_bench(
         return Err("--rounds 0: give at least one round".into());
     }
     if let Some(o) = &only {
-        let known: Vec<&str> = bench::TESTS.split(' ').collect();
-        if let Some(t) = o.split(',').find(|t| !known.contains(t)) {
-            return Err(format!("--only: no test \"{t}\"; the tests are {}", known.join(" ")));
-        }
+        check_tests("--only", o)?;
     }
     let rounds = if quick { 1 } else { rounds };
     let o = tools::bench::Opts { arches, smps, rounds, only, quick, linux, mem, timeout };
     tools::bench::run(&o).map(drop)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cmd_profile(
+    arch: ArchArg,
+    smp: u32,
+    only: String,
+    repeat: u32,
+    hz: u32,
+    top: usize,
+    append: String,
+    timeout: u64,
+) -> Result<(), String> {
+    let arch = match arch.arches()[..] {
+        [a] => a,
+        _ => return Err("profile boots one arch: --arch amd64 or --arch arm64".into()),
+    };
+    check_tests("--only", &only)?;
+    if !(1..=4096).contains(&repeat) {
+        return Err(format!("--repeat {repeat}: give 1 to 4096"));
+    }
+    if !(1..=2000).contains(&hz) {
+        return Err(format!("--hz {hz}: give 1 to 2000 samples per second"));
+    }
+    let o = tools::profile::Opts { arch, smp, only, repeat, hz, top, timeout, append };
+    print!("{}", tools::profile::run(&o)?);
+    Ok(())
+}
+
+/// Check a comma-separated list of the bench driver's test names.
+fn check_tests(opt: &str, list: &str) -> Result<(), String> {
+    let known: Vec<&str> = bench::TESTS.split(' ').collect();
+    match list.split(',').find(|t| !known.contains(t)) {
+        Some(t) => Err(format!("{opt}: no test \"{t}\"; the tests are {}", known.join(" "))),
+        None => Ok(()),
+    }
 }
 
 fn lint() -> Result<(), String> {

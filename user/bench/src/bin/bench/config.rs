@@ -2,7 +2,7 @@
 
 use bench::{fmt, kern};
 
-pub const USAGE: &str = "usage: bench [quick] [only=TEST,...] [j=N] [jobs=N]";
+pub const USAGE: &str = "usage: bench [quick] [only=TEST,...] [j=N] [jobs=N] [repeat=N]";
 pub use bench::TESTS;
 
 /// A bad argument: what is wrong and the word that is.
@@ -26,13 +26,15 @@ pub struct Config {
     pub j: usize,
     /// kbuild's job count.
     pub jobs: usize,
+    /// Times the micro tests run (a profile wants them long).
+    pub repeat: usize,
 }
 
 static mut ARGS_FILE: [u8; 512] = [0; 512];
 
 impl Config {
     pub fn from_args(args: &bench::Args) -> Result<Config, BadArg> {
-        let mut c = Config { quick: false, only: [&[]; 16], nonly: 0, j: 4, jobs: 0 };
+        let mut c = Config { quick: false, only: [&[]; 16], nonly: 0, j: 4, jobs: 0, repeat: 1 };
         if args.len() > 1 {
             args.iter().skip(1).try_for_each(|w| c.word(w))?;
         } else {
@@ -72,6 +74,8 @@ impl Config {
             }
         } else if let Some(v) = w.strip_prefix(b"j=") {
             self.j = num(v).ok_or_else(|| err("bad j= (1 to 4096)"))?;
+        } else if let Some(v) = w.strip_prefix(b"repeat=") {
+            self.repeat = num(v).ok_or_else(|| err("bad repeat= (1 to 4096)"))?;
         } else if let Some(v) = w.strip_prefix(b"jobs=") {
             self.jobs = num(v).ok_or_else(|| err("bad jobs= (1 to 4096)"))?;
         } else {

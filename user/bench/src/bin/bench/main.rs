@@ -1,6 +1,6 @@
 //! /bench/bench: the benchmark driver, the same program on oxbsd and Linux.
 //!
-//!     bench [quick] [only=TEST,...] [j=N] [jobs=N]
+//!     bench [quick] [only=TEST,...] [j=N] [jobs=N] [repeat=N]
 //!
 //! With no arguments it reads them from /bench/args (the tools write that
 //! file: a kernel starting its first process passes none). Runs the
@@ -40,7 +40,7 @@ fn main(args: &bench::Args) -> i32 {
         outln!("@bench test=boot unit=ns n=1 med={t0} p99={t0} min={t0} max={t0}");
     }
     let mut failed = 0;
-    for t in micro::TESTS {
+    for t in (0..cfg.repeat).flat_map(|_| micro::TESTS) {
         if cfg.wants(t.name)
             && let Err(e) = (t.run)(&cfg)
         {
