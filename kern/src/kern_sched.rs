@@ -231,6 +231,9 @@ pub fn sched_init_cpu() {
     spc.spc_idleproc.store(p, Ordering::Release);
     spc.spc_curproc.store(p, Ordering::Release);
     SCHED_RUNNING.store(true, Ordering::Release);
+    let s = machdep::intr_disable();
+    cpu::acct_start();
+    machdep::intr_restore(s);
 }
 
 fn queue_of(prio: u8) -> usize {
@@ -346,6 +349,9 @@ fn cpu_switch_to(cur: *mut Proc, next: *mut Proc, g: &SchedGuard) {
     ns.p_cpu = ci.ci_cpuid;
     spc.spc_curproc.store(next, Ordering::Relaxed);
     spc.spc_nswitch.fetch_add(1, Ordering::Relaxed);
+    cpu::count(|s| &s.nswitch);
+    // Interrupts are masked (the lock is held), as the accounting needs.
+    cpu::acct_switch(next == spc.spc_idleproc.load(Ordering::Relaxed));
     // Load the next thread's pmap before its registers, so this CPU's
     // record of its loaded pmap (ci_proc_pmap) is exact once the switch
     // is done, whatever `cur` was (DESIGN invariant 8). A kernel thread
@@ -464,6 +470,11 @@ pub fn sched_exit_reaper(g: SchedGuard) -> ! {
 pub fn idle_loop() -> ! {
     let ci = machdep::curcpu();
     let spc = spc(ci);
+    // From here this context is the idle thread proper (before, the boot
+    // context ran initialisation as system time).
+    let s = machdep::intr_disable();
+    cpu::acct_switch(true);
+    machdep::intr_restore(s);
     loop {
         // Dead threads queued here are off their CPU now: this CPU runs
         // its idle thread, so the switch away from each has completed.

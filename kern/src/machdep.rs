@@ -97,6 +97,16 @@ pub trait Machdep: uvm::pmap::Pmap {
     /// A monotonic nanosecond clock, for timeouts and boot timing.
     fn nanouptime() -> u64;
 
+    /// The CPU's cycle counter, raw (TSC on amd64, CNTVCT_EL0 on arm64):
+    /// the time base of the per-CPU time accounting, read at every kernel
+    /// entry, exit and switch, so it must be cheap, callable with
+    /// interrupts masked and in any context. The counters of all CPUs tick
+    /// at one rate and together (a reader may compare another CPU's stamp
+    /// with its own reading).
+    fn cpu_counter() -> u64;
+    /// Ticks per second of [`Machdep::cpu_counter`]; 0 until known.
+    fn cpu_counter_freq() -> u64;
+
     /// Fault on purpose inside the kernel (the `fault` boot word): a read
     /// from an unmapped kernel address, so the trap path is tested.
     fn trap_selftest();
@@ -236,6 +246,14 @@ macro_rules! bind_machdep {
             <$md as $crate::machdep::Machdep>::nanouptime()
         }
         #[unsafe(no_mangle)]
+        fn __md_cpu_counter() -> u64 {
+            <$md as $crate::machdep::Machdep>::cpu_counter()
+        }
+        #[unsafe(no_mangle)]
+        fn __md_cpu_counter_freq() -> u64 {
+            <$md as $crate::machdep::Machdep>::cpu_counter_freq()
+        }
+        #[unsafe(no_mangle)]
         fn __md_trap_selftest() {
             <$md as $crate::machdep::Machdep>::trap_selftest()
         }
@@ -358,6 +376,8 @@ unsafe extern "Rust" {
     fn __md_powerdown(status: u32) -> !;
     fn __md_phys_to_kva(pa: u64) -> u64;
     fn __md_nanouptime() -> u64;
+    fn __md_cpu_counter() -> u64;
+    fn __md_cpu_counter_freq() -> u64;
     fn __md_trap_selftest();
     fn __md_kstack_alloc() -> Option<usize>;
     fn __md_kstack_free(top: usize);
@@ -431,6 +451,13 @@ pub fn phys_to_kva(pa: u64) -> u64 {
 #[inline]
 pub fn nanouptime() -> u64 {
     unsafe { __md_nanouptime() }
+}
+#[inline]
+pub fn cpu_counter() -> u64 {
+    unsafe { __md_cpu_counter() }
+}
+pub fn cpu_counter_freq() -> u64 {
+    unsafe { __md_cpu_counter_freq() }
 }
 pub fn trap_selftest() {
     unsafe { __md_trap_selftest() }

@@ -49,6 +49,12 @@ impl Machdep for SimMd {
         static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         T0.get_or_init(Instant::now).elapsed().as_nanos() as u64
     }
+    fn cpu_counter() -> u64 {
+        Self::nanouptime()
+    }
+    fn cpu_counter_freq() -> u64 {
+        1_000_000_000
+    }
     fn trap_selftest() {}
 
     // The simulated machine has no user mode and does not switch threads:

@@ -121,6 +121,15 @@ impl Machdep for Amd64 {
         clock::nanouptime()
     }
 
+    /// The TSC, assumed to tick at one rate on all CPUs (see `clock`).
+    fn cpu_counter() -> u64 {
+        crate::cpufunc::rdtsc()
+    }
+    /// The calibrated TSC rate; 0 before `clock::calibrate`.
+    fn cpu_counter_freq() -> u64 {
+        clock::tsc_hz()
+    }
+
     /// Reads the unmapped guard page under this CPU's stack. After: never
     /// returns (the #PF handler dumps registers and panics).
     fn trap_selftest() {

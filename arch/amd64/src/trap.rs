@@ -181,8 +181,32 @@ pub fn is_canonical(va: u64) -> bool {
 pub extern "C" fn trap(tf: &mut TrapFrame) {
     let user = tf.cs & 3 == 3;
     match tf.trapno {
-        0..=31 if user => user_trap(tf),
+        0..=31 if user => {
+            // Still masked (interrupt gate): the accounting's precondition.
+            kern::cpu::acct_user_leave();
+            user_trap(tf)
+        }
         0..=31 => kernel_trap(tf),
+        _ => {
+            // Masked, as above; the handlers never unmask, so no interrupt
+            // nests inside this one (the accounting would allow it).
+            let saved = kern::cpu::acct_intr_enter();
+            intr_dispatch(tf.trapno, user);
+            kern::cpu::acct_intr_leave(saved);
+        }
+    }
+    if user {
+        if tf.trapno >= 32 {
+            crate::cpu::curcpu_md().ci_nuser_intr.fetch_add(1, Ordering::Relaxed);
+        }
+        user_return(tf);
+    }
+    cli();
+}
+
+/// An interrupt vector's handler (time charged to intr_ns by `trap`).
+fn intr_dispatch(trapno: u64, user: bool) {
+    match trapno {
         v if v == LAPIC_TIMER_VECTOR as u64 => crate::clock::clockintr(user),
         v if v == LAPIC_IPI_VECTOR as u64 => intr::ipi_intr(),
         v if v == LAPIC_IPI_INVLRANGE as u64 => intr::invlrange_intr(),
@@ -198,13 +222,6 @@ pub extern "C" fn trap(tf: &mut TrapFrame) {
             crate::lapic::lapic_eoi();
         }
     }
-    if user {
-        if tf.trapno >= 32 {
-            crate::cpu::curcpu_md().ci_nuser_intr.fetch_add(1, Ordering::Relaxed);
-        }
-        user_return(tf);
-    }
-    cli();
 }
 
 /// NMI, double fault and machine check, on their IST stacks, with GS
@@ -290,6 +307,8 @@ fn kernel_trap(tf: &mut TrapFrame) {
 /// %r11 equal its %rip and %rflags, so SYSRET restores it exactly), 0 for
 /// iretq.
 pub extern "C" fn syscall_md(tf: &mut TrapFrame) -> u64 {
+    // Before the sti: SYSCALL masked IF (FMASK), as the accounting needs.
+    kern::cpu::acct_user_leave();
     // SAFETY: the frame is saved and GS is the kernel's; system calls run
     // in thread context with interrupts enabled.
     unsafe { sti() };
@@ -341,6 +360,8 @@ pub extern "C" fn syscall32() -> ! {
 pub fn user_return(tf: &mut TrapFrame) {
     kern::trap::userret(tf_opaque(tf));
     cli();
+    // Masked until the iretq/sysretq: what follows is user time.
+    kern::cpu::acct_user_enter();
     crate::machdep::fsbase_sync();
     // Every writer of a user %rip checks it (setregs, sendsig, sigreturn;
     // fork copies one): iretq to a non-canonical one would fault in ring 0

@@ -24,11 +24,14 @@ static NS_MULT: AtomicU64 = AtomicU64::new(0);
 /// Virtual timer PPI when the device tree does not say (QEMU virt: 27).
 const DEFAULT_VTIMER_IRQ: u32 = 27;
 
-fn freq() -> u64 {
+/// Counter ticks per second (also the rate of `cpu_counter`).
+pub fn freq() -> u64 {
     CNTFRQ_EL0.get().max(1)
 }
 
-fn count() -> u64 {
+/// The virtual counter: the same on every CPU (the architecture keeps
+/// the system counter common), hence also the time-accounting stamp.
+pub fn count() -> u64 {
     // The ISB keeps the counter read from being hoisted above earlier
     // instructions (the architecture lets it be read out of order).
     aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);

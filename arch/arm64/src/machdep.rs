@@ -268,6 +268,14 @@ impl Machdep for Arm64 {
         clock::nanouptime()
     }
 
+    /// CNTVCT_EL0, common to all CPUs; CNTFRQ_EL0 is set by firmware.
+    fn cpu_counter() -> u64 {
+        clock::count()
+    }
+    fn cpu_counter_freq() -> u64 {
+        clock::freq()
+    }
+
     /// Reads the lowest kernel-stack slot, which is never mapped.
     fn trap_selftest() {
         let p = pmap::VM_KSTACK_START as *const u64;

@@ -427,6 +427,8 @@ fn copy_fault(tf: &mut TrapFrame) -> bool {
 /// Synchronous exception from EL0: a system call, a page fault or a
 /// signal. Runs with interrupts enabled; locore's `el0_return` follows.
 pub extern "C" fn trap_el0_sync(tf: &mut TrapFrame) {
+    // Before the unmask below: the accounting runs with interrupts masked.
+    kern::cpu::acct_user_leave();
     // Exception entry masked D, A, I and F; the MI handlers run with
     // interrupts (and SError) enabled, as after a user exception anywhere.
     // SAFETY: the frame is saved, so interrupts may nest from here on.
@@ -501,13 +503,19 @@ fn syscall(tf: &mut TrapFrame) {
 
 /// IRQ from EL1.
 pub extern "C" fn trap_irq(_tf: &mut TrapFrame) {
+    // Exception entry masked interrupts; the handlers keep them masked.
+    let saved = kern::cpu::acct_intr_enter();
     intr::intr_dispatch(false);
+    kern::cpu::acct_intr_leave(saved);
 }
 
 /// IRQ from EL0; locore's `el0_return` follows.
 pub extern "C" fn trap_el0_irq(_tf: &mut TrapFrame) {
     cpu::curcpu_md().ci_uintr.fetch_add(1, Ordering::Relaxed);
+    // As trap_irq; the state resumed is SYS, for the way out via userret.
+    let saved = kern::cpu::acct_intr_enter();
     intr::intr_dispatch(true);
+    kern::cpu::acct_intr_leave(saved);
 }
 
 /// Last call before every return to EL0 (locore `el0_return`), with
@@ -522,6 +530,8 @@ pub extern "C" fn trap_el0_irq(_tf: &mut TrapFrame) {
 pub extern "C" fn trap_userret(tf: &mut TrapFrame) {
     kern::trap::userret(mi_tf(tf));
     intr::intr_disable();
+    // Masked until the eret: what follows is user time.
+    kern::cpu::acct_user_enter();
     if tf.tf_spsr & (PSR_M_MASK | PSR_DAIF) != 0 {
         fatal(tf, "return to user mode with a privileged SPSR");
     }
