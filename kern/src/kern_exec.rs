@@ -347,6 +347,7 @@ fn exec_image(
     pr.set_flag(PS_EXEC);
     // SAFETY: the Pcb of the running thread, touched only by itself.
     machdep::setregs(tf, unsafe { &mut *p.pcb() }, elf.entry, sp);
+    crate::cpu::count(|s| &s.execs);
     Ok(())
 }
 

@@ -106,6 +106,7 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
     };
 
     if last {
+        crate::cpu::count(|s| &s.exits);
         // A process whose last thread left by __threxit exits with 0.
         if pr.ps_flags.fetch_or(PS_EXITING, Ordering::AcqRel) & PS_EXITING == 0 {
             pr.ps_xstat.store(0, Ordering::Release);
@@ -247,6 +248,7 @@ fn proc_free(p: *mut Proc) {
     drop(b);
     kern_proc::release_thread();
     NREAPED.fetch_add(1, Ordering::Relaxed);
+    crate::cpu::count(|s| &s.reaps);
     // The last thread of the process to be freed (not merely the last to
     // exit): every thread is off its CPU now, so no CPU has the pmap
     // loaded, and the zombie appears only after the teardown (DESIGN

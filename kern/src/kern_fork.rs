@@ -86,6 +86,7 @@ pub fn fork1(tf: *mut TrapFrame) -> Result<Pid, i32> {
     pr.ps_threadcnt.store(1, Ordering::Release);
     pr.ps_unreaped.store(1, Ordering::Release);
     NFORKS.fetch_add(1, Ordering::Relaxed);
+    crate::cpu::count(|s| &s.forks);
 
     let g = SCHED_LOCK.lock();
     cp.sched(&g).p_cpu = machdep::curcpu().ci_cpuid;
