@@ -75,6 +75,15 @@ impl UvmEnv for KernEnv {
         // SAFETY: in bounds of a direct-mapped page owned by the caller.
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), kva(pa).add(off), src.len()) }
     }
+    fn fault_counted(kind: uvm::FaultKind) {
+        // The faulting thread's CPU counts it (it may have migrated while
+        // the fault slept on the map lock; what matters is one CPU, once).
+        crate::cpu::count(|s| match kind {
+            uvm::FaultKind::Zero => &s.flt_zero,
+            uvm::FaultKind::Text => &s.flt_text,
+            uvm::FaultKind::Cow => &s.flt_cow,
+        });
+    }
 }
 
 /// An address space: the map under its sleeping lock, and its pmap.

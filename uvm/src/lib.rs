@@ -31,5 +31,5 @@ mod tests;
 pub use param::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, atop, ptoa, round_page, trunc_page};
 pub use pmap::{PmapRef, VmProt};
 pub use uvm_extern::UvmEnv;
-pub use uvm_fault::FaultError;
+pub use uvm_fault::{FaultError, FaultKind};
 pub use uvm_map::{Backing, VmMap};

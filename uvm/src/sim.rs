@@ -98,6 +98,10 @@ pub struct Counters {
     pub invalidations: usize,
     /// Whole-ASID flushes (purge).
     pub flushes: usize,
+    /// `fault_counted` reports: zero fills, image copies, copy-on-write.
+    pub flt_zero: usize,
+    pub flt_text: usize,
+    pub flt_cow: usize,
 }
 
 struct State {
@@ -345,6 +349,14 @@ impl Pmap for Sim {
 }
 
 impl UvmEnv for Sim {
+    fn fault_counted(kind: crate::FaultKind) {
+        with(|s| match kind {
+            crate::FaultKind::Zero => s.counters.flt_zero += 1,
+            crate::FaultKind::Text => s.counters.flt_text += 1,
+            crate::FaultKind::Cow => s.counters.flt_cow += 1,
+        })
+    }
+
     fn pagealloc() -> Option<u64> {
         if let Some(f) = ON_PAGEALLOC.take() {
             heap_unlimited(f);

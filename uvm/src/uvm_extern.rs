@@ -2,6 +2,7 @@
 //! (the role of OpenBSD's `uvm_extern.h` boundary).
 
 use crate::pmap::Pmap;
+use crate::uvm_fault::FaultKind;
 
 /// The arch pmap and the physical page allocator, as one type the VM code
 /// is generic over. The kernel implements it once (over its page allocator,
@@ -22,4 +23,9 @@ pub trait UvmEnv: Pmap {
     /// Copy `src` into page `pa` at byte offset `off`
     /// (`off + src.len() <= PAGE_SIZE`).
     fn copy_to_page(pa: u64, off: usize, src: &[u8]);
+    /// A fault that `uvm_fault` resolved by filling or copying a page, for
+    /// the kernel's statistics (its per-CPU counters, which uvm cannot
+    /// see). Called once per such fault, after it succeeded; the default
+    /// counts nothing.
+    fn fault_counted(_kind: FaultKind) {}
 }

@@ -21,6 +21,18 @@ pub enum FaultError {
     NoMemory,
 }
 
+/// How a successful fault got its page, for [`UvmEnv::fault_counted`]
+/// (faults that only re-entered an existing page are not reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A fresh zero-filled page (anonymous memory, bss, stack).
+    Zero,
+    /// A page copied from an executable's image (`Backing::Image`).
+    Text,
+    /// A private copy of a shared anon (copy-on-write).
+    Cow,
+}
+
 /// Fill a new page as `backing` says for page `index` of its entry.
 fn fill<E: UvmEnv>(pa: u64, backing: &Backing, index: usize) {
     let Backing::Image { data, off } = *backing else {
@@ -84,7 +96,10 @@ impl VmMap {
                 E::pagefree(pa);
                 return Err(err);
             }
+            let kind =
+                if matches!(e.backing, Backing::Image { .. }) { FaultKind::Text } else { FaultKind::Zero };
             e.amap.add(slot, anon_new(pa));
+            E::fault_counted(kind);
             return Ok(());
         };
         let shared = !anon_unique(anon);
@@ -103,6 +118,7 @@ impl VmMap {
         let old = mem::replace(anon, anon_new(pa));
         anon_unref::<E>(old);
         self.ncow += 1;
+        E::fault_counted(FaultKind::Cow);
         Ok(())
     }
 }

@@ -211,3 +211,31 @@ fn fresh_pages_are_really_filled() {
     destroy(vm);
     assert_baseline(free);
 }
+
+/// Each kind of page-filling fault is reported once to the kernel's
+/// counter hook; faults that only re-enter a page, and failed ones, are not.
+#[test]
+fn fault_kinds_are_reported() {
+    let free = setup(16);
+    let mut vm = new_map();
+    zero(&mut vm, BASE, 2 * P, VmProt::RW);
+    let image = Backing::Image { data: &IMAGE, off: 0 };
+    vm.map::<Sim>(BASE + 4 * P, 2 * P, VmProt::RX, image, true).unwrap();
+    let c = sim::counters();
+    user_write(&mut vm, BASE, 1).unwrap();
+    user_write(&mut vm, BASE + P, 2).unwrap();
+    user_exec(&mut vm, BASE + 4 * P).unwrap();
+    // Re-entering a resident page fills nothing.
+    vm.fault::<Sim>(BASE, VmProt::READ).unwrap();
+    assert_eq!(vm.fault::<Sim>(BASE + 8 * P, VmProt::READ), Err(FaultError::NoEntry));
+    let d = sim::counters();
+    assert_eq!((d.flt_zero - c.flt_zero, d.flt_text - c.flt_text, d.flt_cow - c.flt_cow), (2, 1, 0));
+    let mut child = vm.fork::<Sim>(sim::pmap()).unwrap();
+    user_write(&mut child, BASE, 3).unwrap();
+    let e = sim::counters();
+    assert_eq!((e.flt_zero - d.flt_zero, e.flt_cow - d.flt_cow), (0, 1));
+    assert_eq!((e.flt_cow - c.flt_cow) as u64, child.cow_copies() + vm.cow_copies());
+    destroy(child);
+    destroy(vm);
+    assert_baseline(free);
+}
