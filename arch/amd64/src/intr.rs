@@ -227,6 +227,7 @@ pub fn shoot_remote(pm: usize, va: u64, len: u64, targets: u64) {
     SHOOT_VA.store(va, Ordering::Relaxed);
     SHOOT_LEN.store(len, Ordering::Relaxed);
     SHOOT_PENDING.store(targets.count_ones(), Ordering::Release);
+    kern::cpu::count_n(|s| &s.shoot_sent, targets.count_ones() as u64);
     for c in cpu::cpus().filter(|c| targets & 1 << c.ci_cpuid != 0) {
         // Release: the target that sees its flag sees the request.
         crate::cpu::cpu_md(c).ci_shoot_pending.store(true, Ordering::Release);
@@ -267,6 +268,7 @@ fn shoot_answer() {
     // Not running `pm` (any more): its PCID entries here, if any, are
     // marked stale in the pmap and flushed when it is loaded again.
     ci.ci_nshoot.fetch_add(1, Ordering::Relaxed);
+    kern::cpu::count(|s| &s.shoot_recv);
     SHOOT_PENDING.fetch_sub(1, Ordering::AcqRel);
 }
 

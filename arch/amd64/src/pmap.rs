@@ -479,13 +479,22 @@ pub fn tlb_invalidate_local(va: u64, len: u64) {
             crate::cpufunc::lcr4(cr4 & !crate::cpufunc::CR4_PGE);
             crate::cpufunc::lcr4(cr4);
         }
+        kern::cpu::count(|s| &s.tlb_all);
         return;
     }
+    invlpg_range(va, len);
+}
+
+/// INVLPG each page of `[va, va + len)`, counted on this CPU.
+fn invlpg_range(va: u64, len: u64) {
     let mut v = va;
+    let mut n = 0;
     while v < va + len {
         invlpg(v);
         v += PAGE_SIZE;
+        n += 1;
     }
+    kern::cpu::count_n(|s| &s.tlb_page, n);
 }
 
 /// Allocate `npages` of wired kernel memory in KVA with an unmapped guard
@@ -938,13 +947,10 @@ pub fn tlb_invalidate_user_local(va: u64, len: u64) {
         // (or, without PCIDs, every) non-global entry.
         // SAFETY: the same tables and PCID as now, only flushed.
         unsafe { lcr3(crate::cpufunc::rcr3()) };
+        kern::cpu::count(|s| &s.tlb_asid);
         return;
     }
-    let mut v = va;
-    while v < va + len {
-        invlpg(v);
-        v += PAGE_SIZE;
-    }
+    invlpg_range(va, len);
 }
 
 /// After a shootdown request for `pm` reached this CPU while it runs `pm`
@@ -1162,6 +1168,7 @@ fn tlb_flush_all_pcids() {
         cpufunc::lcr4(cr4 & !cpufunc::CR4_PGE);
         cpufunc::lcr4(cr4);
     }
+    kern::cpu::count(|s| &s.tlb_all);
 }
 
 pub fn pmap_activate(pm_ref: PmapRef) {
@@ -1197,6 +1204,10 @@ pub fn pmap_activate(pm_ref: PmapRef) {
         PMAP_STATS.pcid_full_flushes.fetch_add(1, Ordering::Relaxed);
     } else if !keep {
         PMAP_STATS.pcid_flushes.fetch_add(1, Ordering::Relaxed);
+        // This load drops the pmap's stale entries: an invalidation by
+        // PCID. (A load that only switches, keeping entries or without
+        // PCIDs flushing as a side effect of the switch, is not counted.)
+        kern::cpu::count(|s| &s.tlb_asid);
     }
     // SAFETY: as above; the PCID is this pmap's in the generation this CPU
     // has flushed for, and it keeps its entries only when none is stale.

@@ -311,6 +311,7 @@ fn tlb_flush_kernel_page(va: u64) {
     unsafe {
         core::arch::asm!("tlbi vaale1is, {}", in(reg) (va >> 12) & 0x0fff_ffff_ffff, options(nostack));
     }
+    kern::cpu::count(|s| &s.tlb_page);
 }
 
 /// SCTLR_EL1 once the kernel tables are in place: the boot value plus
@@ -399,6 +400,7 @@ pub fn drop_idmap() {
             options(nostack)
         );
     }
+    kern::cpu::count(|s| &s.tlb_all);
 }
 
 /// Physical address of the kernel's level 1 table (for TTBR1_EL1).
@@ -932,6 +934,7 @@ fn user_tlb_flush(pm: &PmapMd, vas: &[u64], n: usize) {
             };
         }
         TLBI_PAGE.fetch_add(n as u64, Ordering::Relaxed);
+        kern::cpu::count_n(|s| &s.tlb_page, n as u64);
     }
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
@@ -943,6 +946,7 @@ fn tlbi_asid(asid: u64) {
     // SAFETY: TLB maintenance has no memory-safety effect.
     unsafe { core::arch::asm!("tlbi aside1is, {}", in(reg) asid, options(nostack)) };
     TLBI_ASID.fetch_add(1, Ordering::Relaxed);
+    kern::cpu::count(|s| &s.tlb_asid);
 }
 
 /// Make the instruction stream see the page at `pa` as written through
@@ -1219,6 +1223,7 @@ pub fn pmap_activate(pm: PmapRef) {
         // SAFETY: local TLB invalidation only.
         unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", "isb", options(nostack)) };
         TLBI_ALL_LOCAL.fetch_add(1, Ordering::Relaxed);
+        kern::cpu::count(|s| &s.tlb_all);
     }
     // SAFETY: pm_l1 is a live level 1 table; the DSB makes table updates
     // made on this CPU visible to the walker before it can start walking.
