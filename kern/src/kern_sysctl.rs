@@ -45,6 +45,7 @@ pub fn sys_sysctl(
         }
         (CTL_KERN, KERN_EXIT) => b"reaper\0".to_vec(),
         (CTL_KERN, KERN_VMSTATS) => bytes_of(&crate::uvm_glue::vmstats()),
+        (CTL_KERN, KERN_CPUSTATS) => cpu::cpustats().iter().flat_map(bytes_of).collect(),
         (CTL_KERN, KERN_PROC) => proc_list(),
         (CTL_HW, HW_NCPU) => bytes_of(&(cpu::ncpus() as i32)),
         (CTL_HW, HW_MACHINE) => machine_name(),

@@ -24,6 +24,7 @@
 extern crate alloc;
 
 mod proto;
+mod t_cpu;
 mod t_efault;
 mod t_exec;
 mod t_misc;
@@ -163,6 +164,8 @@ pub const TESTS: &[Test] = &[
     t("tty-pgrp", t_tty::pgrp),
     t("fcntl", t_tty::fcntl),
     t("setsid", t_tty::setsid),
+    // 13. per-CPU counters and times
+    t("cpustats", t_cpu::cpustats),
 ];
 
 /// The name of the last test, run in the parent after every child is gone.
