@@ -243,7 +243,9 @@ pub fn counters_per_iteration(boots: &[&Boot]) -> (Vec<String>, PerIteration) {
                 }
             }
         }
-        out.push((k.clone(), per));
+        if !per.is_empty() {
+            out.push((k.clone(), per));
+        }
     }
     used.sort_by_key(|u| EVENT_COUNTERS.iter().position(|c| c == u));
     (used, out)
