@@ -581,6 +581,16 @@ fn boot(arch: Arch, smp: u32, c: &Config, o: &Opts, log: &Path) -> (Run, Option<
     (run, host_boot, err)
 }
 
+fn append_line(path: &Path, line: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))?;
+    writeln!(f, "{line}").map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
 fn boot_json(b: &Boot) -> Value {
     json!({
         "arch": b.arch.name(),
@@ -650,7 +660,7 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
                             log.display()
                         ),
                     }
-                    boots.push(Boot {
+                    let b = Boot {
                         arch: *arch,
                         smp,
                         config: c.name.clone(),
@@ -659,7 +669,11 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
                         host_boot_ns,
                         wall,
                         error,
-                    });
+                    };
+                    // Each boot is kept as it finishes: a run stopped
+                    // half-way still has what it measured.
+                    append_line(&outdir.join("boots.jsonl"), &boot_json(&b).to_string())?;
+                    boots.push(b);
                 }
             }
         }
