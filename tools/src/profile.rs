@@ -9,10 +9,12 @@
 //! the vCPU is halted (amd64 HLT=1) or its PC is in the kernel's idle
 //! loop, "user" at CPL 3 / EL0, and otherwise charged to the kernel
 //! function containing the PC (from the ELF symbols of `bsd.gdb`, read
-//! with the toolchain's llvm-nm). Under TCG a vCPU's registers are those
-//! of the last translation-block boundary, so a sample is exact to a
-//! basic block, and sampling stops the vCPUs briefly: keep the rate low
-//! (the default 200 Hz costs the guest a few percent).
+//! with the toolchain's llvm-nm). Each sample is `stop`, `info registers
+//! -a`, `cont`: a running TCG vCPU's registers are stale until it leaves
+//! its translated code, and reading them live lands the samples where
+//! vCPUs wait for QEMU's global lock; stopped, each vCPU is at its next
+//! translation-block boundary. The stops cost the guest time, so keep
+//! the rate low (200 Hz by default).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -295,13 +297,20 @@ pub fn run(o: &Opts) -> Result<String, String> {
         let mut next = Instant::now();
         // Wait for the driver to start: boot is not what is profiled.
         while !stop2.load(Ordering::Relaxed) {
-            if w.write_all(b"info registers -a\n").is_err() {
-                break;
-            }
-            match until_prompt(&mut r) {
-                Ok(text) => all.push(parse_registers(arch, &text)),
-                Err(_) => break,
-            }
+            // Stop the machine first: a running vCPU's registers are only
+            // written back when it leaves its translated code, so reading
+            // them live charges samples to wherever vCPUs happen to wait
+            // for QEMU's global lock (on arm64 the counter read). A stopped
+            // vCPU has left at its next block boundary, wherever it was.
+            let replies: std::io::Result<Vec<String>> = ["stop", "info registers -a", "cont"]
+                .iter()
+                .map(|c| {
+                    w.write_all(format!("{c}\n").as_bytes())?;
+                    until_prompt(&mut r)
+                })
+                .collect();
+            let Ok(replies) = replies else { break };
+            all.push(parse_registers(arch, &replies[1]));
             next += period;
             if let Some(d) = next.checked_duration_since(Instant::now()) {
                 std::thread::sleep(d);
@@ -343,11 +352,33 @@ pub fn run(o: &Opts) -> Result<String, String> {
         end_at.duration_since(skip_at).as_secs_f64()
     );
     rep += &p.report(o.top);
+    rep += &accounting(&text);
     let results = text.lines().filter(|l| l.starts_with("@bench test=")).collect::<Vec<_>>().join("\n");
     rep += &format!("driver's results:\n{results}\n");
     std::fs::write(dir.join(format!("profile-{}.txt", o.arch)), &rep)
         .map_err(|e| format!("writing the profile: {e}"))?;
     Ok(rep)
+}
+
+/// The kernel's own cycle-counter accounting over the same tests (the
+/// `c.*_ns` fields the driver prints, summed), as the check on the
+/// sampled split.
+pub fn accounting(console: &str) -> String {
+    let run = crate::bench::parse(console);
+    let sum = |f: &str| -> u64 { run.tests.values().filter_map(|t| t.get(&format!("c.{f}"))).sum() };
+    let (u, s, i, idle) = (sum("user_ns"), sum("sys_ns"), sum("intr_ns"), sum("idle_ns"));
+    let all = (u + s + i + idle).max(1) as f64;
+    if u + s + i + idle == 0 {
+        return "the kernel's accounting: none in the driver's lines\n".into();
+    }
+    let pc = |x: u64| 100.0 * x as f64 / all;
+    format!(
+        "the kernel's accounting over the tests: user {:.1}%, sys {:.1}%, intr {:.1}%, idle {:.1}%\n",
+        pc(u),
+        pc(s),
+        pc(i),
+        pc(idle)
+    )
 }
 
 #[cfg(test)]
@@ -370,6 +401,18 @@ mod tests {
         let s = parse_registers(Arch::Arm64, arm);
         assert_eq!(s.len(), 2);
         assert!(s[0].user && !s[1].user && s[1].pc == 0xffff_ff80_0008_1234);
+    }
+
+    #[test]
+    fn states_the_kernels_own_split() {
+        let log = "@bench start kernel=oxbsd\n\
+                   @bench test=a unit=ns n=1 med=1 p99=1 min=1 max=1 c.user_ns=10 c.sys_ns=60 c.idle_ns=30\n\
+                   @bench test=b unit=ns n=1 med=1 p99=1 min=1 max=1 c.user_ns=10 c.sys_ns=80 c.intr_ns=10\n";
+        assert_eq!(
+            accounting(log),
+            "the kernel's accounting over the tests: user 10.0%, sys 70.0%, intr 5.0%, idle 15.0%\n"
+        );
+        assert!(accounting("@bench start kernel=linux\n").contains("none"));
     }
 
     #[test]
