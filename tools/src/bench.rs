@@ -56,10 +56,12 @@ pub struct Run {
 }
 
 /// The key a test line is filed under: the test name, with the page
-/// count for teardown (one line per size).
+/// count for teardown (one line per size) and the process count for the
+/// parallel tests.
 pub fn key(test: &str, fields: &BTreeMap<String, u64>) -> String {
-    match (test, fields.get("pages")) {
-        ("teardown", Some(p)) => format!("teardown_{p}"),
+    match (test, fields.get("pages"), fields.get("procs")) {
+        (_, _, Some(n)) => format!("{test}_{n}"),
+        ("teardown", Some(p), None) => format!("teardown_{p}"),
         _ => test.to_string(),
     }
 }
@@ -817,6 +819,8 @@ mod tests {
         assert_eq!(r.order, ["fork_exit", "teardown_16", "teardown_256"]);
         assert_eq!(r.tests["fork_exit"]["c.forks"], 3);
         assert_eq!(r.raw["fork_exit"], [700, 600, 950], "raw lines joined in order");
+        let par = parse("@bench test=teardown_par procs=4 pages=4096 unit=ns n=1 med=1 p99=1 min=1 max=1\n");
+        assert_eq!(par.order, ["teardown_par_4"], "parallel tests are filed by process count");
         assert_eq!(r.tests["teardown_256"]["med"], 20);
         assert!(check(&r).is_ok());
     }

@@ -28,7 +28,7 @@ pub use start::Args;
 
 /// Every test the driver's `only=` may name, in the order they run (the
 /// host's tools check their `--only` against it too).
-pub const TESTS: &str = "boot fork_exit fork_exec exit_latency teardown fault_zero fault_cow fork_touch fork_16m pipe_pingpong kbuild";
+pub const TESTS: &str = "boot fork_exit fork_exec exit_latency teardown fault_zero fault_cow fork_touch fork_16m pipe_pingpong null_syscall zero_page fork_exit_par teardown_par kbuild";
 
 /// Define the program's entry function, `fn(&Args) -> i32`; its result
 /// is the exit status. On the host the program is a stub.

@@ -37,6 +37,10 @@ pub const TESTS: &[Test] = &[
     Test { name: "fork_touch", run: fork_touch },
     Test { name: "fork_16m", run: fork_16m },
     Test { name: "pipe_pingpong", run: pipe_pingpong },
+    Test { name: "null_syscall", run: null_syscall },
+    Test { name: "zero_page", run: zero_page },
+    Test { name: "fork_exit_par", run: fork_exit_par },
+    Test { name: "teardown_par", run: teardown_par },
 ];
 
 const PAGE: usize = 4096;
@@ -128,15 +132,8 @@ fn exit_wakeups(pages: usize, n: usize, v: &mut [u64]) -> Result<Option<KernCpuS
         match kern::fork().map_err(|e| fail("fork", e))? {
             0 => {
                 let _ = kern::close(r);
-                if pages > 0 {
-                    let m = kern::mmap_anon(pages * PAGE).unwrap_or_else(|e| {
-                        bench::outln!("mmap: error {e}");
-                        kern::exit(1)
-                    });
-                    for i in 0..pages {
-                        // SAFETY: inside the fresh mapping.
-                        unsafe { m.add(i * PAGE).write_volatile(1) };
-                    }
+                if pages > 0 && touched(pages).is_err() {
+                    kern::exit(1);
                 }
                 let c = snap().stats();
                 let last = Last { t: kern::clock_ns(), have: c.is_some() as u64, c: c.unwrap_or_default() };
@@ -285,6 +282,138 @@ fn fault_cow(cfg: &Config) -> Res {
     // SAFETY: nothing refers to the mapping any more.
     unsafe { kern::munmap(m, pages * PAGE) }.map_err(|e| fail("munmap", e))?;
     report::line("fault_cow", format_args!(" pages={pages} per=page"), &mut v[..n], b, after);
+    Ok(())
+}
+
+/// getpid(2) in a loop, per call: the round trip into the kernel and
+/// back, the floor under every other figure (Linux has no vDSO getpid).
+fn null_syscall(cfg: &Config) -> Res {
+    const BATCH: u64 = 1000;
+    let n = cfg.size(20, 4);
+    let mut v = [0u64; MAXN];
+    let b = snap();
+    for s in v.iter_mut().take(n) {
+        let t = kern::clock_ns();
+        for _ in 0..BATCH {
+            core::hint::black_box(kern::getpid());
+        }
+        *s = (kern::clock_ns() - t) / BATCH;
+    }
+    report::line("null_syscall", format_args!(" per=call"), &mut v[..n], b, snap());
+    Ok(())
+}
+
+/// Zeroing one 4 KiB page in user mode, already mapped and present:
+/// with `null_syscall`, the floor of a zero-fill fault.
+fn zero_page(cfg: &Config) -> Res {
+    const PAGES: usize = 1024;
+    let n = cfg.size(10, 3);
+    let m = touched(PAGES)?;
+    let mut v = [0u64; MAXN];
+    let b = snap();
+    for s in v.iter_mut().take(n) {
+        let t = kern::clock_ns();
+        for i in 0..PAGES {
+            // SAFETY: inside the mapping, which this process may write.
+            unsafe { core::ptr::write_bytes(m.add(i * PAGE), 0, PAGE) };
+        }
+        core::hint::black_box(m);
+        *s = (kern::clock_ns() - t) / PAGES as u64;
+    }
+    let after = snap();
+    // SAFETY: nothing refers to the mapping any more.
+    unsafe { kern::munmap(m, PAGES * PAGE) }.map_err(|e| fail("munmap", e))?;
+    report::line("zero_page", format_args!(" per=page"), &mut v[..n], b, after);
+    Ok(())
+}
+
+/// `procs` processes each run `k` fork+exit+wait cycles at once; a sample
+/// is the wall time of the whole batch over the cycles run, so it is the
+/// inverse of the system's throughput (compare with `fork_exit`).
+fn fork_exit_par(cfg: &Config) -> Res {
+    let k = cfg.size(100, 10);
+    for procs in [2usize, 4] {
+        let n = cfg.size(5, 2);
+        let mut v = [0u64; MAXN];
+        let b = snap();
+        for s in v.iter_mut().take(n) {
+            let t = kern::clock_ns();
+            let mut pids = [0i32; 4];
+            for p in pids.iter_mut().take(procs) {
+                *p = match kern::fork().map_err(|e| fail("fork", e))? {
+                    0 => kern::exit(loop_fork_exit(k)),
+                    pid => pid,
+                };
+            }
+            for &p in &pids[..procs] {
+                reap(p)?;
+            }
+            *s = (kern::clock_ns() - t) / (procs * k) as u64;
+        }
+        report::line("fork_exit_par", format_args!(" procs={procs} per=cycle"), &mut v[..n], b, snap());
+    }
+    Ok(())
+}
+
+/// `k` fork+exit+wait cycles; the exit status for the caller's child.
+fn loop_fork_exit(k: usize) -> i32 {
+    for _ in 0..k {
+        match kern::fork() {
+            Ok(0) => kern::exit(0),
+            Ok(pid) if reap(pid).is_ok() => {}
+            _ => return 1,
+        }
+    }
+    0
+}
+
+/// `procs` children each touch 4096 pages and wait on a pipe; closing it
+/// releases them all at once, and a sample is the time from the release
+/// to the last wait4's return: teardowns that run in parallel take about
+/// the time of one, teardowns serialised (one reaper) `procs` times it.
+fn teardown_par(cfg: &Config) -> Res {
+    const PAGES: usize = 4096;
+    for procs in [1usize, 2, 4] {
+        let n = cfg.size(5, 2);
+        let mut v = [0u64; MAXN];
+        let b = snap();
+        for s in v.iter_mut().take(n) {
+            let [r, w] = kern::pipe().map_err(|e| fail("pipe", e))?;
+            let [ready_r, ready_w] = kern::pipe().map_err(|e| fail("pipe", e))?;
+            let mut pids = [0i32; 4];
+            for p in pids.iter_mut().take(procs) {
+                *p = match kern::fork().map_err(|e| fail("fork", e))? {
+                    0 => {
+                        let _ = kern::close(w);
+                        let _ = kern::close(ready_r);
+                        if touched(PAGES).is_err() || kern::write(ready_w, b"r") != Ok(1) {
+                            kern::exit(1);
+                        }
+                        let mut c = [0u8; 1];
+                        // End of file: the parent let go.
+                        let _ = kern::read(r, &mut c);
+                        kern::exit(0)
+                    }
+                    pid => pid,
+                };
+            }
+            let _ = kern::close(r);
+            let _ = kern::close(ready_w);
+            let mut got = [0u8; 4];
+            let ready = kern::read_full(ready_r, &mut got[..procs]).map_err(|e| fail("read ready", e))?;
+            let _ = kern::close(ready_r);
+            if ready != procs {
+                return Err(fail("children ready", ready as i32));
+            }
+            let t = kern::clock_ns();
+            let _ = kern::close(w);
+            for &p in &pids[..procs] {
+                reap(p)?;
+            }
+            *s = kern::clock_ns() - t;
+        }
+        report::line("teardown_par", format_args!(" procs={procs} pages={PAGES}"), &mut v[..n], b, snap());
+    }
     Ok(())
 }
 
