@@ -145,15 +145,18 @@ enum Cmd {
         rounds: u32,
         /// Only these tests, comma-separated (the driver's names: boot
         /// fork_exit fork_exec exit_latency teardown fault_zero fault_cow
-        /// fork_touch fork_16m pipe_pingpong kbuild).
+        /// fork_touch fork_16m pipe_pingpong null_syscall zero_page
+        /// fork_exit_par teardown_par kbuild).
         #[arg(long)]
         only: Option<String>,
-        /// Small sizes and one round (CI's smoke run of the instrument).
+        /// Small sizes and one round (CI's smoke run of the instrument):
+        /// checks that every test runs and gives sane figures, not speed.
         #[arg(long)]
         quick: bool,
         /// oxbsd only: do not fetch or boot Linux.
         #[arg(long)]
         no_linux: bool,
+        /// Guest memory, as QEMU's -m.
         #[arg(long, default_value = "512M")]
         mem: String,
         /// Seconds one boot may take.
