@@ -171,6 +171,61 @@ pub struct CpuStats {
     cs_stamp: AtomicU64,
     /// Cycles spent in each state before the last transition.
     cs_cycles: [AtomicU64; 4],
+    /// The running thread's own times, charged at the same transitions
+    /// from the same counter reading; null while the idle thread runs
+    /// (its time is this CPU's, no process's). Set only by this CPU, at
+    /// [`acct_switch`]. It points into the current `Proc`, which cannot be
+    /// freed while it is current (DESIGN invariant 6), and is replaced in
+    /// the switch away from it, before the switch can complete.
+    cs_curtimes: AtomicPtr<ThreadTimes>,
+}
+
+/// One thread's CPU time in cycles of `machdep::cpu_counter`, indexed by
+/// `CP_USER` and `CP_SYS` (OpenBSD's `p_uticks`/`p_sticks`, but exact).
+///
+/// # Who writes, and why no lock
+///
+/// Only the CPU running the thread writes these, at its transitions, with
+/// interrupts masked ([`CpuStats::transition`] through `cs_curtimes`): a
+/// load and a store, no read-modify-write, since nothing else on that CPU
+/// can interleave and no other CPU writes them. A thread that migrates
+/// changes writer only through the scheduler lock (released by the old
+/// CPU after its last charge, in the switch away; taken by the new one
+/// before its first, in the switch in), which orders the two writers.
+/// Readers (getrusage, KERN_PROC, exit1 summing a sibling) load them
+/// relaxed from any CPU: 64-bit atomics, so never torn, but stale by the
+/// interval the running thread has not closed yet, which is at most one
+/// clock tick: the clock interrupt closes it.
+///
+/// Interrupt time is charged to no thread: the interrupted thread did not
+/// ask for the work, and OpenBSD's calcru likewise leaves the interrupt
+/// share (p_iticks) out of both user and system time. It stays visible in
+/// the CPU's intr bucket (KERN_CPUSTATS).
+pub struct ThreadTimes {
+    tt_cycles: [AtomicU64; 2],
+}
+
+impl Default for ThreadTimes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ThreadTimes {
+    pub const fn new() -> Self {
+        ThreadTimes { tt_cycles: [const { AtomicU64::new(0) }; 2] }
+    }
+
+    /// [user, sys] cycles as of the thread's last transition.
+    pub fn cycles(&self) -> [u64; 2] {
+        [self.tt_cycles[0].load(Ordering::Relaxed), self.tt_cycles[1].load(Ordering::Relaxed)]
+    }
+}
+
+/// Microseconds of `cyc` cycles of `machdep::cpu_counter`: for readers,
+/// never at a transition (no division on the hot path).
+pub fn cycles_to_us(cyc: u64) -> u64 {
+    (cyc as u128 * 1_000_000 / machdep::cpu_counter_freq().max(1) as u128) as u64
 }
 
 impl Default for CpuStats {
@@ -199,6 +254,7 @@ impl CpuStats {
             cs_state: AtomicU32::new(CP_NONE),
             cs_stamp: AtomicU64::new(0),
             cs_cycles: [const { AtomicU64::new(0) }; 4],
+            cs_curtimes: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -229,7 +285,31 @@ impl CpuStats {
         self.cs_stamp.store(now, Ordering::Relaxed);
         self.cs_state.store(new, Ordering::Relaxed);
         self.cs_seq.store(seq.wrapping_add(2), Ordering::Release);
+        if old == CP_USER || old == CP_SYS {
+            let t = self.cs_curtimes.load(Ordering::Relaxed);
+            if !t.is_null() {
+                // SAFETY: cs_curtimes is null or the current thread's,
+                // which stays live while it is current (see the field).
+                let a = unsafe { &(*t).tt_cycles[old as usize] };
+                a.store(a.load(Ordering::Relaxed).wrapping_add(d), Ordering::Relaxed);
+            }
+        }
         old
+    }
+
+    /// Close the open interval (charging it to the current state and
+    /// thread) without changing state. Before: as `transition`.
+    fn sync(&self) {
+        self.transition(self.cs_state.load(Ordering::Relaxed));
+    }
+
+    /// A switch: charge the interval to the thread switched from, then
+    /// make `next` the thread charged from here (None: the idle thread).
+    /// Before: as `transition`.
+    fn switch(&self, next: Option<&ThreadTimes>) {
+        self.transition(if next.is_some() { CP_SYS } else { CP_IDLE });
+        let p = next.map_or(ptr::null_mut(), |t| t as *const ThreadTimes as *mut ThreadTimes);
+        self.cs_curtimes.store(p, Ordering::Relaxed);
     }
 
     /// The four time buckets in cycles, the interval since the last
@@ -339,13 +419,23 @@ pub fn acct_intr_leave(saved: u32) {
 }
 
 /// A switch to another thread: its time is idle if it is this CPU's idle
-/// thread, system time otherwise (every thread resumes in the kernel).
+/// thread (`next` None), system time of `next` otherwise (every thread
+/// resumes in the kernel); the time until now was the previous thread's.
 /// The switched-to thread's own interrupt and trap bookkeeping carries on
 /// from there, so a switch inside an interrupt's return path charges what
 /// follows to the new thread, never twice.
 #[inline]
-pub fn acct_switch(to_idle: bool) {
-    machdep::curcpu().ci_stats.transition(if to_idle { CP_IDLE } else { CP_SYS });
+pub fn acct_switch(next: Option<&ThreadTimes>) {
+    machdep::curcpu().ci_stats.switch(next);
+}
+
+/// Charge the running thread's open interval now, for a reader that needs
+/// its times complete (exit1 making them final). Costs a counter read, so
+/// not for the transitions themselves. Any interrupt state.
+pub fn acct_sync() {
+    let s = machdep::intr_disable();
+    machdep::curcpu().ci_stats.sync();
+    machdep::intr_restore(s);
 }
 
 /// KERN_CPUSTATS: one record per attached CPU, by cpu number.
@@ -385,5 +475,50 @@ mod tests {
         assert_eq!(k.user_ns + k.sys_ns + k.intr_ns + k.idle_ns, t1 - t0);
         // At 2 GHz a cycle is half a nanosecond.
         assert_eq!(st.snapshot(t1, 2_000_000_000).idle_ns, c[CP_IDLE as usize] / 2);
+    }
+
+    #[test]
+    fn thread_times_follow_the_buckets() {
+        let st = CpuStats::new();
+        let (a, b) = (ThreadTimes::new(), ThreadTimes::new());
+        st.start();
+        let nap = || std::thread::sleep(std::time::Duration::from_millis(1));
+        // Boot context (no thread), then `a`: user, an interrupt, user
+        // again, the return to the kernel, a switch to `b`, idle.
+        nap();
+        st.switch(Some(&a));
+        let c0 = st.cycles(st.cs_stamp.load(Ordering::Relaxed));
+        for to in [CP_USER, CP_INTR, CP_USER, CP_SYS] {
+            nap();
+            st.transition(to);
+        }
+        nap();
+        st.sync();
+        let c1 = st.cycles(st.cs_stamp.load(Ordering::Relaxed));
+        nap();
+        st.switch(Some(&b));
+        let [au, asys] = a.cycles();
+        assert_eq!(au, c1[CP_USER as usize] - c0[CP_USER as usize]);
+        assert!(asys > c1[CP_SYS as usize] - c0[CP_SYS as usize], "the switch charged `a`");
+        // The interrupt went to no thread; `b` has had nothing yet.
+        assert!(c1[CP_INTR as usize] > 0);
+        assert_eq!(b.cycles(), [0, 0]);
+        nap();
+        st.transition(CP_USER);
+        nap();
+        st.switch(None);
+        let [bu, bs] = b.cycles();
+        assert!(bu > 0 && bs > 0);
+        nap();
+        st.sync();
+        // Idle time is charged to no thread.
+        assert_eq!(b.cycles(), [bu, bs]);
+        assert_eq!(st.cs_curtimes.load(Ordering::Relaxed), ptr::null_mut());
+        let c2 = st.cycles(st.cs_stamp.load(Ordering::Relaxed));
+        let boot = c0[CP_SYS as usize];
+        assert_eq!(au + bu, c2[CP_USER as usize]);
+        assert_eq!(asys + bs + boot, c2[CP_SYS as usize]);
+        // Conversion happens when read: 1 GHz here, so cycles are ns.
+        assert_eq!(cycles_to_us(2_500_000), 2_500);
     }
 }

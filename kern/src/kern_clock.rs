@@ -8,13 +8,15 @@ use crate::machdep;
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// Called by the arch from every periodic timer interrupt, on every CPU,
-/// with interrupts masked. Counts the tick for this CPU, charges it to the
-/// running thread (`user`: the interrupt came from user mode) and, on the
-/// primary CPU, expires sleep timeouts.
-pub fn hardclock(user: bool) {
+/// with interrupts masked. Counts the tick for this CPU and against the
+/// running thread's time slice and, on the primary CPU, expires sleep
+/// timeouts. No CPU time is charged by ticks: the cycle counter does that
+/// at every transition (`cpu::ThreadTimes`), so whether the tick came from
+/// user mode no longer matters here.
+pub fn hardclock() {
     let ci = machdep::curcpu();
     ci.ci_ticks.fetch_add(1, Ordering::Relaxed);
-    crate::kern_sched::schedclock(user);
+    crate::kern_sched::schedclock();
     if ci.is_primary() {
         let now = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
         crate::kern_synch::sleep_timeouts(now);

@@ -6,7 +6,7 @@
 //!    the process records the status and single-threads the process (the
 //!    others exit at their next `userret` or interruptible sleep, and it
 //!    waits for them); each thread leaves the thread list and adds its
-//!    ticks to the process; the last one closes the files, makes the
+//!    CPU time to the process; the last one closes the files, makes the
 //!    rusage final and gives its children to init.
 //! 2. The thread marks itself SDEAD, queues itself on its CPU's dead list
 //!    and switches away for good (`sched_exit_reaper`).
@@ -36,7 +36,7 @@ use crate::kern_synch::{self, msleep, tsleep};
 use crate::mutex::Mutex;
 use crate::proc::{
     P_SYSTEM, P_WEXIT, PS_EXITING, PS_NOZOMBIE, PS_SINGLEEXIT, PS_WAITCONT, PS_WAITSTOP, PS_ZOMBIE, Pid,
-    Proc, ProcStat, Process, ticks_to_timeval,
+    Proc, ProcStat, Process, cycles_to_timeval,
 };
 use crate::{kern_sig, machdep, uvm_glue};
 
@@ -86,13 +86,17 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
         let _ = crate::uvm_glue::copyout(&0i32.to_ne_bytes(), tidp);
     }
 
-    // Leave the process: thread list, counts, ticks.
+    // Leave the process: thread list, counts, CPU time. The time is
+    // closed up to now first (one counter read per exit, off the trap
+    // path), so it includes this exit1 so far.
+    crate::cpu::acct_sync();
+    let added = p.p_times.cycles();
     let last = {
         let mut inner = pr.ps_mtx.lock();
         let me = p as *const Proc as *mut Proc;
         inner.ps_threads.retain(|&t| t != me);
-        inner.ps_uticks += p.p_uticks.load(Ordering::Relaxed);
-        inner.ps_sticks += p.p_sticks.load(Ordering::Relaxed);
+        inner.ps_tu[0] += added[0];
+        inner.ps_tu[1] += added[1];
         let left = pr.ps_threadcnt.fetch_sub(1, Ordering::AcqRel) - 1;
         if left == 0 {
             true
@@ -113,12 +117,19 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
         }
         crate::kern_descrip::fdfree(&pr);
         // Rusage is final before anyone can see the process exiting
-        // (invariant 1): the zombie is made later, by the reaper.
+        // (invariant 1): the zombie is made later, by the reaper. Closing
+        // the files was this process's system time too; what follows (the
+        // tree, the switch away) is charged to this thread but no longer
+        // reaches the rusage, and the teardown is the reaper's own time.
         {
-            let inner = pr.ps_mtx.lock();
+            crate::cpu::acct_sync();
+            let t = p.p_times.cycles();
+            let mut inner = pr.ps_mtx.lock();
+            inner.ps_tu[0] += t[0].wrapping_sub(added[0]);
+            inner.ps_tu[1] += t[1].wrapping_sub(added[1]);
             let mut ru = pr.ps_ru.lock();
-            ru.ru_utime = ticks_to_timeval(inner.ps_uticks);
-            ru.ru_stime = ticks_to_timeval(inner.ps_sticks);
+            ru.ru_utime = cycles_to_timeval(inner.ps_tu[0]);
+            ru.ru_stime = cycles_to_timeval(inner.ps_tu[1]);
         }
         let mut tree = PROCTREE.lock();
         // This exit may orphan our own group or our children's; find them
@@ -307,17 +318,9 @@ pub struct WaitResult {
     pub rusage: Rusage,
 }
 
+/// Add `b` into `a`, but for the times, which children hand up in cycles
+/// (`ProcessInner::ps_ctu`).
 fn ruadd(a: &mut Rusage, b: &Rusage) {
-    fn tvadd(x: &mut sys::time::Timeval, y: &sys::time::Timeval) {
-        x.tv_sec += y.tv_sec;
-        x.tv_usec += y.tv_usec;
-        if x.tv_usec >= 1_000_000 {
-            x.tv_sec += 1;
-            x.tv_usec -= 1_000_000;
-        }
-    }
-    tvadd(&mut a.ru_utime, &b.ru_utime);
-    tvadd(&mut a.ru_stime, &b.ru_stime);
     a.ru_minflt += b.ru_minflt;
     a.ru_majflt += b.ru_majflt;
     a.ru_nvcsw += b.ru_nvcsw;
@@ -376,11 +379,19 @@ pub fn dowait6(pid: Pid, options: i32) -> Result<Option<WaitResult>, i32> {
             }
             let e = tree.remove(c).expect("wait: zombie vanished");
             drop(tree);
-            let mut ru = *e.process.ps_ru.lock();
-            let cru = e.process.ps_mtx.lock().ps_cru;
-            ruadd(&mut me.ps_mtx.lock().ps_cru, &ru);
-            ruadd(&mut me.ps_mtx.lock().ps_cru, &cru);
-            ruadd(&mut ru, &Rusage::default());
+            let ru = *e.process.ps_ru.lock();
+            let (tu, cru, ctu) = {
+                let ci = e.process.ps_mtx.lock();
+                (ci.ps_tu, ci.ps_cru, ci.ps_ctu)
+            };
+            {
+                let mut mi = me.ps_mtx.lock();
+                ruadd(&mut mi.ps_cru, &ru);
+                ruadd(&mut mi.ps_cru, &cru);
+                for i in 0..2 {
+                    mi.ps_ctu[i] += tu[i] + ctu[i];
+                }
+            }
             process_zap(e.process);
             return Ok(Some(WaitResult { pid: c, status, rusage: ru }));
         }

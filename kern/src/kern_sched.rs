@@ -351,7 +351,8 @@ fn cpu_switch_to(cur: *mut Proc, next: *mut Proc, g: &SchedGuard) {
     spc.spc_nswitch.fetch_add(1, Ordering::Relaxed);
     cpu::count(|s| &s.nswitch);
     // Interrupts are masked (the lock is held), as the accounting needs.
-    cpu::acct_switch(next == spc.spc_idleproc.load(Ordering::Relaxed));
+    let to_idle = next == spc.spc_idleproc.load(Ordering::Relaxed);
+    cpu::acct_switch(if to_idle { None } else { Some(&nextp.p_times) });
     // Load the next thread's pmap before its registers, so this CPU's
     // record of its loaded pmap (ci_proc_pmap) is exact once the switch
     // is done, whatever `cur` was (DESIGN invariant 8). A kernel thread
@@ -411,9 +412,11 @@ pub fn preempt() {
     yield_cpu();
 }
 
-/// hardclock's scheduler part, interrupts masked: charge the tick and ask
-/// for a reschedule once the thread has had its slice and others wait.
-pub fn schedclock(user: bool) {
+/// hardclock's scheduler part, interrupts masked: count the tick against
+/// the thread's slice and ask for a reschedule once it has had it and
+/// others wait. CPU time is not sampled here: the transitions charge it
+/// exactly (`cpu::ThreadTimes`).
+pub fn schedclock() {
     if !SCHED_RUNNING.load(Ordering::Relaxed) {
         return;
     }
@@ -427,11 +430,6 @@ pub fn schedclock(user: bool) {
     let pr = unsafe { &*p };
     if pr.has_flag(P_IDLE) {
         return;
-    }
-    if user {
-        pr.p_uticks.fetch_add(1, Ordering::Relaxed);
-    } else {
-        pr.p_sticks.fetch_add(1, Ordering::Relaxed);
     }
     let t = spc.spc_rrticks.fetch_add(1, Ordering::Relaxed) + 1;
     if t >= RRTICKS && runnable_anywhere() {
@@ -473,7 +471,7 @@ pub fn idle_loop() -> ! {
     // From here this context is the idle thread proper (before, the boot
     // context ran initialisation as system time).
     let s = machdep::intr_disable();
-    cpu::acct_switch(true);
+    cpu::acct_switch(None);
     machdep::intr_restore(s);
     loop {
         // Dead threads queued here are off their CPU now: this CPU runs

@@ -7,7 +7,7 @@ use sys::errno::*;
 use sys::sysctl::*;
 
 use crate::kern_proc::PROCTREE;
-use crate::proc::{PS_ZOMBIE, ticks_to_timeval};
+use crate::proc::PS_ZOMBIE;
 use crate::uvm_glue::{copyin_val, copyout, copyout_val};
 use crate::{cpu, kern_sched, machdep, param};
 
@@ -85,23 +85,19 @@ fn proc_list() -> Vec<u8> {
     let mut out = Vec::new();
     for (pr, ppid, pgid) in procs {
         let inner = pr.ps_mtx.lock();
-        let (mut u, mut s) = (inner.ps_uticks, inner.ps_sticks);
+        let [u, s] = inner.cputime();
         let mut stat = if pr.has_flag(PS_ZOMBIE) { SZOMB } else { SIDL };
         {
             let g = kern_sched::SCHED_LOCK.lock();
             for &t in inner.ps_threads.iter() {
                 // SAFETY: on the thread list under ps_mtx: live.
                 let tp = unsafe { &*t };
-                u += tp.p_uticks.load(Ordering::Relaxed);
-                s += tp.p_sticks.load(Ordering::Relaxed);
                 let st = tp.sched(&g).p_stat.as_sys();
                 if stat == SIDL || st == SONPROC || (st == SRUN && stat != SONPROC) {
                     stat = st;
                 }
             }
         }
-        let ut = ticks_to_timeval(u);
-        let st = ticks_to_timeval(s);
         let k = KinfoProc {
             p_pid: pr.ps_pid,
             p_ppid: ppid,
@@ -109,8 +105,8 @@ fn proc_list() -> Vec<u8> {
             p_stat: stat,
             p_flag: pr.ps_flags.load(Ordering::Relaxed),
             p_nthreads: pr.ps_threadcnt.load(Ordering::Relaxed),
-            p_uutime_us: (ut.tv_sec * 1_000_000 + ut.tv_usec) as u64,
-            p_ustime_us: (st.tv_sec * 1_000_000 + st.tv_usec) as u64,
+            p_uutime_us: crate::cpu::cycles_to_us(u),
+            p_ustime_us: crate::cpu::cycles_to_us(s),
             p_comm: inner.ps_comm,
             ..KinfoProc::default()
         };

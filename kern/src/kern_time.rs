@@ -1,17 +1,19 @@
 //! Clocks, sleeping for a time, and resource usage.
 
-use core::sync::atomic::Ordering;
-
 use sys::errno::*;
 use sys::resource::{RUSAGE_CHILDREN, RUSAGE_SELF, RUSAGE_THREAD, Rusage};
 use sys::time::*;
 
 use crate::kern_sched::{PPAUSE, curproc};
 use crate::kern_synch::{SleepError, tsleep};
+use crate::machdep;
 use crate::param::HZ;
-use crate::proc::ticks_to_timeval;
+use crate::proc::cycles_to_timeval;
 use crate::uvm_glue::{copyin_val, copyout_val};
-use crate::{machdep, proc};
+
+fn cycles_to_ns(cyc: u64) -> u64 {
+    (cyc as u128 * 1_000_000_000 / machdep::cpu_counter_freq().max(1) as u128) as u64
+}
 
 fn ts_of_ns(ns: u64) -> Timespec {
     Timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
@@ -22,10 +24,13 @@ fn ts_of_ns(ns: u64) -> Timespec {
 pub fn sys_clock_gettime(clock: i32, uts: u64) -> Result<(), i32> {
     let ns = match clock {
         CLOCK_REALTIME | CLOCK_MONOTONIC | CLOCK_UPTIME | CLOCK_BOOTTIME => machdep::nanouptime(),
-        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
-            let p = curproc();
-            let t = p.p_uticks.load(Ordering::Relaxed) + p.p_sticks.load(Ordering::Relaxed);
-            t * (1_000_000_000 / HZ)
+        CLOCK_THREAD_CPUTIME_ID => {
+            let [u, s] = curproc().p_times.cycles();
+            cycles_to_ns(u + s)
+        }
+        CLOCK_PROCESS_CPUTIME_ID => {
+            let [u, s] = curproc().p_p.ps_mtx.lock().cputime();
+            cycles_to_ns(u + s)
         }
         _ => return Err(EINVAL),
     };
@@ -63,27 +68,24 @@ pub fn sys_nanosleep(ureq: u64, urem: u64) -> Result<(), i32> {
     }
 }
 
+/// getrusage: the times are exact (cycle counter, see `cpu::ThreadTimes`)
+/// up to each thread's last kernel entry or exit; the caller's own up to
+/// this system call's entry.
 pub fn sys_getrusage(who: i32, uru: u64) -> Result<(), i32> {
     let p = curproc();
     let pr = &p.p_p;
+    let times = |[u, s]: [u64; 2], ru: Rusage| Rusage {
+        ru_utime: cycles_to_timeval(u),
+        ru_stime: cycles_to_timeval(s),
+        ..ru
+    };
     let ru = match who {
-        RUSAGE_SELF => {
+        RUSAGE_SELF => times(pr.ps_mtx.lock().cputime(), Rusage::default()),
+        RUSAGE_THREAD => times(p.p_times.cycles(), Rusage::default()),
+        RUSAGE_CHILDREN => {
             let inner = pr.ps_mtx.lock();
-            let (mut u, mut s) = (inner.ps_uticks, inner.ps_sticks);
-            for &t in inner.ps_threads.iter() {
-                // SAFETY: on the thread list under ps_mtx: live.
-                let tp: &proc::Proc = unsafe { &*t };
-                u += tp.p_uticks.load(Ordering::Relaxed);
-                s += tp.p_sticks.load(Ordering::Relaxed);
-            }
-            Rusage { ru_utime: ticks_to_timeval(u), ru_stime: ticks_to_timeval(s), ..Rusage::default() }
+            times(inner.ps_ctu, inner.ps_cru)
         }
-        RUSAGE_THREAD => Rusage {
-            ru_utime: ticks_to_timeval(p.p_uticks.load(Ordering::Relaxed)),
-            ru_stime: ticks_to_timeval(p.p_sticks.load(Ordering::Relaxed)),
-            ..Rusage::default()
-        },
-        RUSAGE_CHILDREN => pr.ps_mtx.lock().ps_cru,
         _ => return Err(EINVAL),
     };
     copyout_val(&ru, uru)

@@ -132,9 +132,9 @@ pub struct Proc {
     /// Pending thread-directed signals.
     pub p_siglist: AtomicU32,
     pub p_sigmask: AtomicU32,
-    /// Ticks spent in user and in system mode.
-    pub p_uticks: AtomicU64,
-    pub p_sticks: AtomicU64,
+    /// CPU time in user and in system mode, charged by the CPU running
+    /// the thread at each transition (see `cpu::ThreadTimes`).
+    pub p_times: crate::cpu::ThreadTimes,
     /// The user pmap to load when this thread runs (0: kernel only).
     pub p_pmap: AtomicU64,
     /// This thread's reference to the address space it runs on. Dropped
@@ -163,8 +163,7 @@ impl Proc {
             p_flag: AtomicU32::new(0),
             p_siglist: AtomicU32::new(0),
             p_sigmask: AtomicU32::new(0),
-            p_uticks: AtomicU64::new(0),
-            p_sticks: AtomicU64::new(0),
+            p_times: crate::cpu::ThreadTimes::new(),
             p_pmap: AtomicU64::new(0),
             p_vmspace: UnsafeCell::new(None),
             p_threxit_tid: AtomicU64::new(0),
@@ -227,11 +226,15 @@ pub struct ProcessInner {
     pub ps_sigacts: [SigAction; NSIG as usize],
     /// Pending process-directed signals no thread has taken yet.
     pub ps_siglist: SigSet,
-    /// Ticks of threads that already exited.
-    pub ps_uticks: u64,
-    pub ps_sticks: u64,
-    /// Accumulated rusage of waited-for children.
+    /// [user, sys] cycles of threads that already exited (final once the
+    /// last one has: exit1 sums each thread in as it leaves).
+    pub ps_tu: [u64; 2],
+    /// Accumulated rusage of waited-for children, but for the times:
+    /// those add up in cycles, in `ps_ctu`, and become a timeval only when
+    /// read, so thousands of children do not add up rounding errors.
     pub ps_cru: Rusage,
+    /// [user, sys] cycles of waited-for children and their own children.
+    pub ps_ctu: [u64; 2],
     /// The thread that single-threads the process, when PS_SINGLEEXIT.
     pub ps_single: *mut Proc,
     pub ps_comm: [u8; sys::sysctl::KI_MAXCOMLEN],
@@ -281,9 +284,9 @@ impl Process {
                 ps_threads: Vec::new(),
                 ps_sigacts: [SigAction::default(); NSIG as usize],
                 ps_siglist: 0,
-                ps_uticks: 0,
-                ps_sticks: 0,
+                ps_tu: [0; 2],
                 ps_cru: Rusage::default(),
+                ps_ctu: [0; 2],
                 ps_single: core::ptr::null_mut(),
                 ps_comm: c,
             }),
@@ -317,8 +320,24 @@ impl Process {
     }
 }
 
-/// Microseconds of `ticks` clock ticks.
-pub fn ticks_to_timeval(ticks: u64) -> sys::time::Timeval {
-    let us = ticks * (1_000_000 / crate::param::HZ);
+impl ProcessInner {
+    /// [user, sys] cycles of the process: exited threads plus live ones
+    /// (those as of their last transition; see `cpu::ThreadTimes`).
+    pub fn cputime(&self) -> [u64; 2] {
+        let mut t = self.ps_tu;
+        for &p in self.ps_threads.iter() {
+            // SAFETY: on the thread list under ps_mtx (which `self` is
+            // behind): live.
+            let [u, s] = unsafe { (*p).p_times.cycles() };
+            t[0] += u;
+            t[1] += s;
+        }
+        t
+    }
+}
+
+/// A timeval of `cyc` cycles of the CPU counter.
+pub fn cycles_to_timeval(cyc: u64) -> sys::time::Timeval {
+    let us = crate::cpu::cycles_to_us(cyc);
     sys::time::Timeval { tv_sec: (us / 1_000_000) as i64, tv_usec: (us % 1_000_000) as i64 }
 }

@@ -222,10 +222,9 @@ pub fn cpu_startclock() {
     lapic::lapic_timer_periodic(LAPIC_TIMER_VECTOR, count.clamp(1, u32::MAX as u64) as u32);
 }
 
-/// The timer interrupt (`user`: it interrupted user mode). EOI first: the
-/// return to user mode may switch threads, and the next tick must not
-/// wait for this one's EOI.
-pub fn clockintr(user: bool) {
+/// The timer interrupt. EOI first: the return to user mode may switch
+/// threads, and the next tick must not wait for this one's EOI.
+pub fn clockintr() {
     lapic::lapic_eoi();
-    kern::kern_clock::hardclock(user);
+    kern::kern_clock::hardclock();
 }

@@ -191,7 +191,7 @@ pub extern "C" fn trap(tf: &mut TrapFrame) {
             // Masked, as above; the handlers never unmask, so no interrupt
             // nests inside this one (the accounting would allow it).
             let saved = kern::cpu::acct_intr_enter();
-            intr_dispatch(tf.trapno, user);
+            intr_dispatch(tf.trapno);
             kern::cpu::acct_intr_leave(saved);
         }
     }
@@ -205,9 +205,9 @@ pub extern "C" fn trap(tf: &mut TrapFrame) {
 }
 
 /// An interrupt vector's handler (time charged to intr_ns by `trap`).
-fn intr_dispatch(trapno: u64, user: bool) {
+fn intr_dispatch(trapno: u64) {
     match trapno {
-        v if v == LAPIC_TIMER_VECTOR as u64 => crate::clock::clockintr(user),
+        v if v == LAPIC_TIMER_VECTOR as u64 => crate::clock::clockintr(),
         v if v == LAPIC_IPI_VECTOR as u64 => intr::ipi_intr(),
         v if v == LAPIC_IPI_INVLRANGE as u64 => intr::invlrange_intr(),
         v if v == LAPIC_XCALL_VECTOR as u64 => intr::xcall_intr(),

@@ -13,7 +13,7 @@ static STRAY: AtomicU32 = AtomicU32::new(0);
 
 /// Take every pending interrupt. Called from the IRQ vector with
 /// interrupts masked (PSTATE.I); returns with them still masked.
-pub fn intr_dispatch(from_user: bool) {
+pub fn intr_dispatch() {
     while let Some(a) = gic::ack() {
         match a.irq {
             gic::SGI_IPI => {
@@ -29,7 +29,7 @@ pub fn intr_dispatch(from_user: bool) {
                 // interrupt line before the EOI.
                 clock::rearm();
                 gic::eoi(a);
-                kern::kern_clock::hardclock(from_user);
+                kern::kern_clock::hardclock();
             }
             irq if cons::is_rx_irq(irq) => {
                 // Drain before the EOI: the level-sensitive line is low

@@ -505,7 +505,7 @@ fn syscall(tf: &mut TrapFrame) {
 pub extern "C" fn trap_irq(_tf: &mut TrapFrame) {
     // Exception entry masked interrupts; the handlers keep them masked.
     let saved = kern::cpu::acct_intr_enter();
-    intr::intr_dispatch(false);
+    intr::intr_dispatch();
     kern::cpu::acct_intr_leave(saved);
 }
 
@@ -514,7 +514,7 @@ pub extern "C" fn trap_el0_irq(_tf: &mut TrapFrame) {
     cpu::curcpu_md().ci_uintr.fetch_add(1, Ordering::Relaxed);
     // As trap_irq; the state resumed is SYS, for the way out via userret.
     let saved = kern::cpu::acct_intr_enter();
-    intr::intr_dispatch(true);
+    intr::intr_dispatch();
     kern::cpu::acct_intr_leave(saved);
 }
 
