@@ -30,6 +30,7 @@ mod t_exec;
 mod t_misc;
 mod t_pipe;
 mod t_proc;
+mod t_rusage;
 mod t_sig;
 mod t_storm;
 mod t_thread;
@@ -166,6 +167,8 @@ pub const TESTS: &[Test] = &[
     t("setsid", t_tty::setsid),
     // 13. per-CPU counters and times
     t("cpustats", t_cpu::cpustats),
+    t("rusage-precise", t_rusage::precise),
+    t("rusage-split", t_rusage::split),
 ];
 
 /// The name of the last test, run in the parent after every child is gone.
