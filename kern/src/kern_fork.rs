@@ -48,7 +48,7 @@ pub fn fork1(tf: *mut TrapFrame) -> Result<Pid, i32> {
             return Err(e);
         }
     };
-    let Some(top) = machdep::kstack_alloc() else {
+    let Some(top) = crate::uvm_glue::uvm_uarea_alloc() else {
         uvm_glue::uvmspace_free(cvm);
         undo_counts();
         return Err(ENOMEM);
@@ -103,7 +103,7 @@ pub fn tfork(tf: *mut TrapFrame, tcb: u64, tidp: u64, stack: u64) -> Result<Pid,
         return Err(sys::errno::EINVAL);
     }
     kern_proc::reserve_thread()?;
-    let Some(top) = machdep::kstack_alloc() else {
+    let Some(top) = crate::uvm_glue::uvm_uarea_alloc() else {
         kern_proc::release_thread();
         return Err(ENOMEM);
     };
@@ -118,7 +118,7 @@ pub fn tfork(tf: *mut TrapFrame, tcb: u64, tidp: u64, stack: u64) -> Result<Pid,
     if tidp != 0
         && let Err(e) = uvm_glue::copyout(&tid.to_ne_bytes(), tidp)
     {
-        machdep::kstack_free(top);
+        crate::uvm_glue::uvm_uarea_free(top);
         // SAFETY: never published.
         drop(unsafe { Box::from_raw(p) });
         kern_proc::release_thread();

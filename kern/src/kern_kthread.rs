@@ -15,7 +15,7 @@ use crate::proc::{P_SYSTEM, Proc};
 /// EAGAIN beyond the thread limit, ENOMEM without a kernel stack.
 pub fn kthread_create(func: fn(usize), arg: usize, name: &str) -> Result<*mut Proc, i32> {
     kern_proc::reserve_thread()?;
-    let Some(top) = machdep::kstack_alloc() else {
+    let Some(top) = crate::uvm_glue::uvm_uarea_alloc() else {
         kern_proc::release_thread();
         return Err(sys::errno::ENOMEM);
     };

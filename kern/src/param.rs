@@ -8,3 +8,7 @@ pub const OSTYPE: &str = "oxbsd";
 pub const OSRELEASE: &str = env!("CARGO_PKG_VERSION");
 /// The host name (kern.hostname); oxbsd has no way to set another.
 pub const HOSTNAME: &str = "oxbsd";
+
+/// Bytes of a thread's kernel stack on both arches (OpenBSD's USPACE; the
+/// guard page below it is extra). The stack cache reports its pages by it.
+pub const USPACE: usize = 32 * 1024;

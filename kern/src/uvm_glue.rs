@@ -124,6 +124,17 @@ pub fn uvmspace_free(vm: Arc<VmSpace>) {
     }
 }
 
+/// uvm_purge: tear down every mapping of `vm` and free its pages and page
+/// tables now, whoever else still holds a reference (exit=direct, on the
+/// exiting process's last thread). Before: no thread runs on `vm` any
+/// more and this CPU has its pmap deactivated; no spin lock held (the map
+/// lock may sleep). Costs one flush by ASID/PCID, no per-page
+/// invalidation. After: the map is empty; dropping the last reference
+/// frees only the pmap itself.
+pub fn uvm_purge(vm: &VmSpace) {
+    vm.vm_map.write().purge::<KernEnv>();
+}
+
 /// The signal trampoline's page, shared read-only by every process.
 static SIGCODE_PA: spin::Once<u64> = spin::Once::new();
 
@@ -322,9 +333,96 @@ pub fn vmstats() -> sys::sysctl::KernVmStats {
         total_pages: uvm_init::uvmexp_total() as u64,
         heap_pages: (heap.total as u64).div_ceil(PAGE_SIZE),
         heap_allocated: heap.allocated as u64,
+        kstack_cached_pages: (uvm_uarea_cached() * crate::param::USPACE) as u64 / PAGE_SIZE,
         nprocs: crate::kern_proc::NPROCS.load(Ordering::Relaxed),
         nthreads: crate::kern_proc::NTHREADS.load(Ordering::Relaxed),
         maxprocs: crate::kern_proc::MAXPROCESS,
         maxthreads: crate::kern_proc::MAXTHREAD,
     }
+}
+
+/// Kernel stacks freed by exited threads and kept mapped for the next
+/// fork (OpenBSD's uarea, with a cache): a free from the exit path costs
+/// no unmapping and no TLB shootdown, and a fork that finds one allocates
+/// nothing. The list is intrusive (each cached stack's top word holds the
+/// next one), so putting a stack back never allocates.
+///
+/// Locking: `UAREA` is a spin mutex and a leaf: `uvm_uarea_free` is called
+/// with SCHED_LOCK held (the thread switched to frees the dead one).
+/// `uvm_uarea_trim` gives the excess back to the arch (which may send
+/// shootdown IPIs) and so runs only where no spin lock is held.
+struct UareaCache {
+    head: usize,
+    n: usize,
+}
+
+static UAREA: crate::mutex::Mutex<UareaCache> = crate::mutex::Mutex::new(UareaCache { head: 0, n: 0 });
+
+/// Stacks kept beyond this are returned by `uvm_uarea_trim`.
+pub const UAREA_CACHE_MAX: usize = 32;
+
+/// A kernel stack's top: a cached one, else a new one from the arch.
+pub fn uvm_uarea_alloc() -> Option<usize> {
+    {
+        let mut c = UAREA.lock();
+        if c.head != 0 {
+            let top = c.head;
+            // SAFETY: `top` is a cached stack, mapped and owned by the cache;
+            // its top word holds the link written by uvm_uarea_free.
+            c.head = unsafe { *((top - 8) as *const usize) };
+            c.n -= 1;
+            return Some(top);
+        }
+    }
+    machdep::kstack_alloc()
+}
+
+/// Put the stack ending at `top` into the cache. Before: no CPU runs on
+/// it. Callable with any spin lock held (no IPI, no allocation).
+pub fn uvm_uarea_free(top: usize) {
+    let mut c = UAREA.lock();
+    // SAFETY: the stack is mapped and nobody uses it any more; its top
+    // word becomes the cache's link.
+    unsafe { *((top - 8) as *mut usize) = c.head };
+    c.head = top;
+    c.n += 1;
+}
+
+/// Give stacks beyond `UAREA_CACHE_MAX` back to the arch, keeping the
+/// lowest addresses: the arch allocates slots lowest first and frees a
+/// page-table page once no stack uses it, so keeping the low ones keeps
+/// the cache inside the page tables the long-lived stacks use anyway (and
+/// a page count taken before a burst of exits comes back exactly after
+/// it). Before: no spin lock held, interrupts enabled (the arch may shoot
+/// down TLB entries).
+pub fn uvm_uarea_trim() {
+    let (mut head, n) = {
+        let mut c = UAREA.lock();
+        if c.n <= UAREA_CACHE_MAX {
+            return;
+        }
+        let taken = (c.head, c.n);
+        c.head = 0;
+        c.n = 0;
+        taken
+    };
+    let mut all = alloc::vec::Vec::with_capacity(n);
+    while head != 0 {
+        all.push(head);
+        // SAFETY: as in uvm_uarea_alloc: a cached stack's link word.
+        head = unsafe { *((head - 8) as *const usize) };
+    }
+    all.sort_unstable();
+    // Highest first back into the cache, so the lowest is used first.
+    for &top in all[..UAREA_CACHE_MAX].iter().rev() {
+        uvm_uarea_free(top);
+    }
+    for &top in &all[UAREA_CACHE_MAX..] {
+        machdep::kstack_free(top);
+    }
+}
+
+/// Stacks in the cache now.
+pub fn uvm_uarea_cached() -> usize {
+    UAREA.lock().n
 }

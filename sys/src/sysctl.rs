@@ -75,6 +75,9 @@ pub struct KernVmStats {
     pub heap_pages: u64,
     /// Bytes allocated in the kernel heap right now.
     pub heap_allocated: u64,
+    /// Pages of kernel stacks kept mapped for reuse by the next fork (like
+    /// `heap_pages`, part of the count to compare against a baseline).
+    pub kstack_cached_pages: u64,
     pub nprocs: u32,
     pub nthreads: u32,
     pub maxprocs: u32,

@@ -30,7 +30,7 @@ struct Round {
 
 impl Round {
     fn pages(&self) -> i64 {
-        self.after.free_pages as i64 - self.before.free_pages as i64
+        avail(&self.after) as i64 - avail(&self.before) as i64
     }
 }
 
@@ -109,7 +109,7 @@ fn round(kids: &mut Vec<i32>) -> Res<Round> {
         at_stop.maxthreads
     );
     let counts = |s: &KernVmStats| s.nprocs == before.nprocs && s.nthreads == before.nthreads;
-    let pages = |s: &KernVmStats| counts(s) && s.free_pages == before.free_pages;
+    let pages = |s: &KernVmStats| counts(s) && avail(s) == avail(&before);
     // Counts must come back; give the pages a moment too, but a
     // difference there is for the caller to judge.
     let (after, _) = vmstats_until(Duration::from_secs(2), pages)?;

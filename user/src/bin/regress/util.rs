@@ -127,6 +127,14 @@ pub fn expect_signal(what: &str, st: WaitStatus, sig: u32) -> Res<()> {
     Ok(())
 }
 
+/// Pages not in use: free, held by the kernel heap's arena (which keeps
+/// what it grows; its objects are counted by the process and thread
+/// totals, so a leaked thread or process still shows), or kernel stacks
+/// cached for the next fork.
+pub fn avail(s: &KernVmStats) -> u64 {
+    s.free_pages + s.heap_pages + s.kstack_cached_pages
+}
+
 pub fn vmstats() -> Res<KernVmStats> {
     rt::sysctl::sysctl_read::<KernVmStats>(&[CTL_KERN, KERN_VMSTATS]).ctx("sysctl kern.vmstats")
 }
@@ -150,7 +158,12 @@ pub fn vmstats_until(limit: Duration, done: impl Fn(&KernVmStats) -> bool) -> Re
 
 /// This kernel's record of process `pid`.
 pub fn kinfo(pid: i32) -> Res<Option<KinfoProc>> {
-    let all: Vec<KinfoProc> = rt::sysctl::sysctl_vec(&[
+    Ok(processes()?.into_iter().find(|k| k.p_pid == pid))
+}
+
+/// Every process the kernel lists (zombies too).
+pub fn processes() -> Res<Vec<KinfoProc>> {
+    rt::sysctl::sysctl_vec(&[
         CTL_KERN,
         KERN_PROC,
         KERN_PROC_ALL,
@@ -158,8 +171,7 @@ pub fn kinfo(pid: i32) -> Res<Option<KinfoProc>> {
         core::mem::size_of::<KinfoProc>() as i32,
         0,
     ])
-    .ctx("sysctl kern.proc")?;
-    Ok(all.into_iter().find(|k| k.p_pid == pid))
+    .ctx("sysctl kern.proc")
 }
 
 /// Read exactly `buf.len()` bytes unless end of file comes first; returns
