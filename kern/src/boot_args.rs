@@ -9,7 +9,9 @@
 //! | `loglevel=LEVEL`  | `error`, `warn`, `info` (default), `debug`, `trace` |
 //! | `sleeplocked`     | sleep while holding a spin mutex: assertwaitok must panic |
 //! | `init=PATH`       | the first user program (default `/sbin/init`)      |
-//! | `exit=reaper`     | the exit strategy (only `reaper` exists so far)     |
+//! | `exit=direct`     | the exit strategy: no reaper thread (the default)   |
+//! | `exit=reaper`     | the exit strategy: the classic reaper thread        |
+//! | `deadsleep`       | an exiting (SDEAD) thread sleeps: assertwaitok must panic |
 //!
 //! Unknown words are reported and otherwise ignored, so a typo never stops
 //! a boot.
@@ -22,8 +24,31 @@ pub enum PanicAt {
     Cpu(u32),
 }
 
+/// How a thread's last resources are freed (DESIGN §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStrategy {
+    /// exit1 tears the address space down itself; the next thread on the
+    /// CPU frees the dead one. No reaper thread.
+    Direct,
+    /// The classic design: idle hands dead threads to a reaper thread.
+    Reaper,
+}
+
+impl ExitStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExitStrategy::Direct => "direct",
+            ExitStrategy::Reaper => "reaper",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootArgs<'a> {
+    /// The exit strategy (`exit=`).
+    pub exit: ExitStrategy,
+    /// Test invariant 4: an SDEAD thread tries to sleep on its way out.
+    pub dead_sleep: bool,
     pub halt: bool,
     pub panic: Option<PanicAt>,
     pub fault: bool,
@@ -67,6 +92,8 @@ pub mod heapless_words {
 impl<'a> BootArgs<'a> {
     pub fn parse(cmdline: &'a str) -> Self {
         let mut a = BootArgs {
+            exit: ExitStrategy::Direct,
+            dead_sleep: false,
             halt: false,
             panic: None,
             fault: false,
@@ -82,6 +109,7 @@ impl<'a> BootArgs<'a> {
                     "panic" => a.panic = Some(PanicAt::BootCpu),
                     "fault" => a.fault = true,
                     "sleeplocked" => a.sleep_locked = true,
+                    "deadsleep" => a.dead_sleep = true,
                     // Read by the arm64 backend itself (its self-tests).
                     "usertest" | "kstackoverflow" => {}
                     _ => a.unknown.push(w),
@@ -95,7 +123,8 @@ impl<'a> BootArgs<'a> {
                     None => a.unknown.push(w),
                 },
                 Some(("init", path)) if path.starts_with('/') => a.init = path,
-                Some(("exit", "reaper")) => {}
+                Some(("exit", "direct")) => a.exit = ExitStrategy::Direct,
+                Some(("exit", "reaper")) => a.exit = ExitStrategy::Reaper,
                 // For init, which reads the command line (kern.cmdline).
                 Some(("script", path)) if path.starts_with('/') => {}
                 Some(_) => a.unknown.push(w),
@@ -140,6 +169,13 @@ mod tests {
         assert!(!BootArgs::parse("init=relative").unknown.is_empty());
         assert_eq!(BootArgs::parse("panic").panic, Some(PanicAt::BootCpu));
         assert!(BootArgs::parse("fault").fault);
+        assert_eq!(BootArgs::parse("").exit, ExitStrategy::Direct);
+        assert_eq!(BootArgs::parse("exit=reaper").exit, ExitStrategy::Reaper);
+        assert_eq!(BootArgs::parse("exit=reaper exit=direct").exit, ExitStrategy::Direct);
+        let bad = BootArgs::parse("exit=fast");
+        assert_eq!(bad.exit, ExitStrategy::Direct);
+        assert_eq!(bad.unknown.iter().collect::<Vec<_>>(), ["exit=fast"]);
+        assert!(BootArgs::parse("deadsleep").dead_sleep);
     }
 
     #[test]

@@ -122,7 +122,7 @@ pub fn main(bi: &BootInfo<'_>) -> ! {
             }
         });
         crate::vfs::vfs_init(img);
-        crate::kern_exit::reaper_start();
+        crate::kern_exit::exit_init(args.exit, args.dead_sleep);
         start_init(args.init);
     }
     crate::kern_sched::idle_loop()
@@ -140,7 +140,7 @@ fn start_init(path: &str) {
     use alloc::sync::Arc;
     INIT_PATH.call_once(|| alloc::string::String::from(path));
     kern_proc::reserve_process().expect("init: process limit");
-    let top = machdep::kstack_alloc().expect("init: no kernel stack");
+    let top = crate::uvm_glue::uvm_uarea_alloc().expect("init: no kernel stack");
     let mut tree = PROCTREE.lock();
     let pid = tree.alloc_pid();
     assert_eq!(pid, kern_proc::INIT_PID, "init must be pid 1");

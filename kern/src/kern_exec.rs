@@ -301,7 +301,8 @@ fn exec_image(
     let pr = p.p_p.clone();
     let vm = build_vmspace(img, &elf)?;
     // The other threads exit first (they hold their own references to the
-    // old map, dropped by the reaper once they are off their CPUs).
+    // old map, dropped in exit1 (exit=direct) or by the reaper once they
+    // are off their CPUs).
     if !crate::kern_exit::single_thread_set(p, &pr, false) {
         uvm_glue::uvmspace_free(vm);
         crate::kern_exit::exit1(0, crate::kern_exit::ExitKind::Thread);
@@ -323,7 +324,7 @@ fn exec_image(
         (old, mine)
     };
     // This CPU no longer runs on the old map; any other thread that did
-    // holds its own reference until the reaper frees it.
+    // holds its own reference until it drops it on its way out.
     for o in [old, mine].into_iter().flatten() {
         uvm_glue::uvmspace_free(o);
     }

@@ -1,26 +1,46 @@
 //! exit1, the reaper, and wait (OpenBSD `kern_exit.c`).
 //!
-//! # The exit path (exit=reaper, the classic design)
+//! Two exit strategies live in one kernel, chosen at boot (`exit=`):
+//!
+//! # exit=direct (the default): no reaper
 //!
 //! 1. `exit1` (on the exiting thread, may sleep): the first thread to exit
-//!    the process records the status and single-threads the process (the
-//!    others exit at their next `userret` or interruptible sleep, and it
-//!    waits for them); each thread leaves the thread list and adds its
-//!    CPU time to the process; the last one closes the files, makes the
-//!    rusage final and gives its children to init.
-//! 2. The thread marks itself SDEAD, queues itself on its CPU's dead list
-//!    and switches away for good (`sched_exit_reaper`).
-//! 3. That CPU's idle thread, which can only run once the switch away from
-//!    the dead thread is complete, moves the list to the reaper.
-//! 4. The reaper thread frees the kernel stack and the `Proc`; for a last
-//!    thread it tears the address space down (the pmap is loaded nowhere:
-//!    every thread of the process is off CPU), then makes the zombie,
-//!    posts SIGCHLD and wakes the parent.
+//!    the process records the status and single-threads it (the others
+//!    exit at their next `userret` or interruptible sleep; the last of
+//!    them to leave wakes it). Every thread deactivates its pmap and drops
+//!    its reference to the address space *before* it leaves the thread
+//!    list, so when the last thread finds itself last, no CPU runs the
+//!    process's pmap any more (invariants 2 and 3).
+//! 2. The last thread closes the files, makes the rusage final, tears the
+//!    address space down itself (`uvm_purge`: one TLB flush by ASID/PCID,
+//!    no global lock, so exits on different CPUs tear down in parallel)
+//!    and gives its children to init.
+//! 3. It marks itself SDEAD. From here it takes spin locks only; a sleep
+//!    panics in assertwaitok (invariant 4). It makes the zombie, posts
+//!    NOTE_EXIT and SIGCHLD and wakes the parent (or hands a PS_NOZOMBIE
+//!    process to init) — the address space is gone already (invariant 5).
+//! 4. `sched_exit` switches straight to the next runnable thread; that
+//!    thread, at the end of the switch and still under the scheduler lock,
+//!    frees the dead one's kernel stack (into the stack cache: no unmapping,
+//!    no shootdown) and its `Proc` (`proc_free_switched`; invariant 6).
 //!
-//! `wait4` (dowait6) collects a zombie's status and rusage and frees it.
-//! A parent that ignores SIGCHLD (PS_NOZOMBIE) gets no zombie: the reaper
-//! frees the process at once, so nothing depends on the parent calling
-//! wait (DESIGN invariant 7).
+//! # exit=reaper (the classic design, kept for comparison)
+//!
+//! Steps 1 and the rusage of 2 as above; then the thread marks itself
+//! SDEAD, queues itself on its CPU's dead list and switches to idle
+//! (`sched_exit_reaper`); idle moves the list to the reaper thread, which
+//! frees the kernel stack and the `Proc`, tears the address space down
+//! (serialised, newest first as OpenBSD's LIFO deadproc list), makes the
+//! zombie, posts SIGCHLD and wakes the parent.
+//!
+//! # wait
+//!
+//! `wait4` (dowait6) collects a zombie's status and rusage, waits until
+//! every thread of it is freed (`ps_deadcond`, the seed's "pdead": a
+//! moment at most, the dead thread is switching away), and frees it. A
+//! parent that ignores SIGCHLD (PS_NOZOMBIE) gets no zombie: init adopts
+//! and reaps it, so nothing depends on the parent calling wait
+//! (invariant 7); the parent is woken too, so its wait4 sees ECHILD.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -30,7 +50,9 @@ use core::sync::atomic::Ordering;
 use sys::resource::Rusage;
 use sys::signal::{SA_NOCLDWAIT, SIG_IGN, SIGCHLD};
 
+use crate::boot_args::ExitStrategy;
 use crate::kern_proc::{self, INIT_PID, PROCTREE};
+use crate::kern_sched::SchedGuard;
 use crate::kern_sched::{self, PWAIT, SCHED_LOCK, curproc};
 use crate::kern_synch::{self, msleep, tsleep};
 use crate::mutex::Mutex;
@@ -40,8 +62,31 @@ use crate::proc::{
 };
 use crate::{kern_sig, machdep, uvm_glue};
 
-/// Dead threads handed over by the idle threads, for the reaper.
-static DEADPROC: Mutex<VecDeque<usize>> = Mutex::new(VecDeque::new());
+/// Dead threads handed over by the idle threads, for the reaper; freed
+/// newest first, as OpenBSD's deadproc list (LIST_INSERT_HEAD, reaped from
+/// the head): the comparison runs the classic design as it was.
+static DEADPROC: Mutex<alloc::vec::Vec<usize>> = Mutex::new(alloc::vec::Vec::new());
+
+/// exit=direct (the default until `exit_init` says otherwise).
+static EXIT_DIRECT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(true);
+/// The `deadsleep` boot word: an exiting thread sleeps once SDEAD.
+static DEAD_SLEEP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Boot: choose the exit strategy (and start the reaper for exit=reaper).
+/// Before: the scheduler runs; no user process exists yet.
+pub fn exit_init(s: ExitStrategy, dead_sleep: bool) {
+    EXIT_DIRECT.store(s == ExitStrategy::Direct, Ordering::Release);
+    DEAD_SLEEP.store(dead_sleep, Ordering::Release);
+    crate::printf!("exit: {}\n", s.name());
+    if s == ExitStrategy::Reaper {
+        reaper_start();
+    }
+}
+
+/// The exit strategy in use.
+pub fn exit_strategy() -> ExitStrategy {
+    if EXIT_DIRECT.load(Ordering::Relaxed) { ExitStrategy::Direct } else { ExitStrategy::Reaper }
+}
 
 /// Threads reaped so far (for the tests and the benchmark).
 pub static NREAPED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -85,6 +130,22 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
     if tidp != 0 {
         let _ = crate::uvm_glue::copyout(&0i32.to_ne_bytes(), tidp);
     }
+    // Leave user space for good: this thread touches no user memory from
+    // here on. Done before leaving the thread list, so once the last
+    // thread sees itself last no sibling has the pmap loaded any more
+    // (invariants 2 and 3), and a switch from this thread once dead
+    // leaves nothing of it loaded (invariant 8).
+    pmap_leave(p);
+    let direct = EXIT_DIRECT.load(Ordering::Relaxed);
+    if direct {
+        // This thread's reference to the map. Dropped before the thread
+        // leaves the list, so the last thread's teardown is the real one;
+        // if it is the map's last reference (a map exec left behind), the
+        // teardown happens here, on this CPU, holding no lock.
+        if let Some(vm) = p.set_vmspace(None) {
+            uvm_glue::uvmspace_free(vm);
+        }
+    }
 
     // Leave the process: thread list, counts, CPU time. The time is
     // closed up to now first (one counter read per exit, off the trap
@@ -116,11 +177,24 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
             pr.ps_xstat.store(0, Ordering::Release);
         }
         crate::kern_descrip::fdfree(&pr);
+        if direct {
+            // Tear the address space down now, before the zombie can be
+            // seen (invariant 5), holding no lock: exits on other CPUs do
+            // theirs at the same time. Every thread has deactivated the
+            // pmap (above), so the purge needs one flush by ASID/PCID and no
+            // per-page invalidation. Whoever drops the last reference later
+            // frees only the empty pmap.
+            let vm = pr.ps_vmspace.lock().take();
+            if let Some(vm) = vm {
+                uvm_glue::uvm_purge(&vm);
+                uvm_glue::uvmspace_free(vm);
+            }
+        }
         // Rusage is final before anyone can see the process exiting
-        // (invariant 1): the zombie is made later, by the reaper. Closing
-        // the files was this process's system time too; what follows (the
-        // tree, the switch away) is charged to this thread but no longer
-        // reaches the rusage, and the teardown is the reaper's own time.
+        // (invariant 1). Closing the files and (exit=direct) the teardown
+        // were this process's system time; what follows (the tree, the
+        // switch away) is charged to this thread but no longer reaches the
+        // rusage. Under exit=reaper the teardown is the reaper's own time.
         {
             crate::cpu::acct_sync();
             let t = p.p_times.cycles();
@@ -152,11 +226,74 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
             crate::kern_sig::pgsignal(g, sys::signal::SIGCONT);
         }
     }
-    drop(pr);
 
+    if !direct {
+        drop(pr);
+        let g = SCHED_LOCK.lock();
+        p.sched(&g).p_stat = ProcStat::Sdead;
+        kern_sched::sched_exit_reaper(g)
+    }
+    // exit=direct. Dead from here: spin locks only, never a sleep
+    // (invariant 4; assertwaitok panics if anything tries).
+    {
+        let g = SCHED_LOCK.lock();
+        p.sched(&g).p_stat = ProcStat::Sdead;
+    }
+    if DEAD_SLEEP.load(Ordering::Relaxed) {
+        crate::printf!("exit: tid {} sleeps while SDEAD (boot word deadsleep)\n", p.p_tid);
+        let _ = tsleep(&DEAD_SLEEP as *const _ as usize, PWAIT, "deadslp", 1, false);
+        panic!("deadsleep: assertwaitok let an SDEAD thread sleep");
+    }
+    if last {
+        process_zombie(&pr);
+    }
+    drop(pr);
     let g = SCHED_LOCK.lock();
-    p.sched(&g).p_stat = ProcStat::Sdead;
-    kern_sched::sched_exit_reaper(g)
+    kern_sched::sched_exit(g)
+}
+
+/// The exiting thread stops using its pmap: it loads no user space from
+/// now on, and the switch code sees nothing to deactivate (`p_pmap` 0).
+fn pmap_leave(p: &Proc) {
+    let s = machdep::intr_disable();
+    let pm = p.p_pmap.swap(0, Ordering::AcqRel) as usize;
+    if pm != 0 {
+        machdep::pmap_deactivate(pm);
+    }
+    machdep::intr_restore(s);
+}
+
+/// exit=direct: free the dead thread `p`, which has just switched away
+/// from this CPU for good (called by the thread switched to, from
+/// `kern_sched::sched_finish_switch`). Before: SCHED_LOCK held (`g`), `p`
+/// is SDEAD and off its CPU, its pmap deactivated and its map reference
+/// dropped (exit1). Only leaf locks are taken: the stack goes into the
+/// cache (no unmapping, no shootdown), the rest is heap.
+pub(crate) fn proc_free_switched(p: *mut Proc, g: &SchedGuard) {
+    // SAFETY: `p` was handed over by sched_exit under this lock and is off
+    // its CPU: nothing else refers to its box (it is on no list).
+    let b = unsafe { Box::from_raw(p) };
+    assert!(b.sched(g).p_stat == ProcStat::Sdead, "proc_free: thread {} not dead", b.p_tid);
+    assert!(b.p_pmap.load(Ordering::Relaxed) == 0, "proc_free: thread {} still has a pmap", b.p_tid);
+    uvm_glue::uvm_uarea_free(b.p_kstack);
+    let pr = b.p_p.clone();
+    drop(b);
+    kern_proc::release_thread();
+    NREAPED.fetch_add(1, Ordering::Relaxed);
+    crate::cpu::count(|s| &s.reaps);
+    let last = pr.ps_unreaped.fetch_sub(1, Ordering::AcqRel) == 1;
+    let cond: *const kern_synch::Cond = &pr.ps_deadcond;
+    // Our reference goes first: while the condition is unsignalled the
+    // zombie's waiter (dowait6, which frees it only after the signal)
+    // holds another, so this is never the last and no Process is dropped
+    // under the scheduler lock.
+    drop(pr);
+    if last {
+        // SAFETY: the process is kept alive by its waiter until the
+        // signal, as said above; the signal happens under SCHED_LOCK,
+        // which the waiter needs to see it.
+        unsafe { (*cond).cond_signal_locked(g) };
+    }
 }
 
 /// Make every other thread of the process exit and wait until they have
@@ -166,6 +303,11 @@ pub fn exit1(xstat: i32, kind: ExitKind) -> ! {
 /// when another thread got there first (the caller must then exit).
 pub fn single_thread_set(p: &Proc, pr: &Arc<Process>, exiting: bool) -> bool {
     let ident = &pr.ps_threadcnt as *const _ as usize;
+    if exiting {
+        // An exec that is single-threading sleeps below; it must notice
+        // that this exit wins (and then exit itself).
+        kern_synch::wakeup(ident);
+    }
     {
         let mut inner = pr.ps_mtx.lock();
         if !exiting {
@@ -195,7 +337,9 @@ pub fn single_thread_set(p: &Proc, pr: &Arc<Process>, exiting: bool) -> bool {
             // Another thread is exiting the whole process: exec loses.
             return false;
         }
-        let _ = msleep(ident, inner, &pr.ps_mtx, PWAIT, "sthread", 1, false);
+        // Woken by the last sibling to leave (exit1) or by an exit that
+        // takes over from an exec; no polling.
+        let _ = msleep(ident, inner, &pr.ps_mtx, PWAIT, "sthread", 0, false);
     }
     if !exiting {
         pr.ps_mtx.lock().ps_single = core::ptr::null_mut();
@@ -235,7 +379,7 @@ fn reaper(_: usize) {
         }
         let list = core::mem::take(&mut *q);
         drop(q);
-        for p in list {
+        for p in list.into_iter().rev() {
             proc_free(p as *mut Proc);
         }
     }
@@ -251,7 +395,7 @@ fn proc_free(p: *mut Proc) {
         let g = SCHED_LOCK.lock();
         assert!(b.sched(&g).p_stat == ProcStat::Sdead, "reaper: thread {} not dead", b.p_tid);
     }
-    machdep::kstack_free(b.p_kstack);
+    uvm_glue::uvm_uarea_free(b.p_kstack);
     if let Some(vm) = b.set_vmspace(None) {
         uvm_glue::uvmspace_free(vm);
     }
@@ -264,16 +408,21 @@ fn proc_free(p: *mut Proc) {
     // exit): every thread is off its CPU now, so no CPU has the pmap
     // loaded, and the zombie appears only after the teardown (DESIGN
     // invariants 2 and 5).
-    if pr.ps_unreaped.fetch_sub(1, Ordering::AcqRel) == 1 && pr.has_flag(PS_EXITING) {
-        let vm = pr.ps_vmspace.lock().take();
-        if let Some(vm) = vm {
-            uvm_glue::uvmspace_free(vm);
+    if pr.ps_unreaped.fetch_sub(1, Ordering::AcqRel) == 1 {
+        pr.ps_deadcond.cond_signal();
+        if pr.has_flag(PS_EXITING) {
+            let vm = pr.ps_vmspace.lock().take();
+            if let Some(vm) = vm {
+                uvm_glue::uvmspace_free(vm);
+            }
+            process_zombie(&pr);
         }
-        process_zombie(&pr);
     }
 }
 
-/// Make `pr` a zombie, or free it at once if its parent wants none.
+/// Make `pr` a zombie, or hand it to init if its parent wants none; post
+/// SIGCHLD and wake whoever waits. Spin locks only (it runs on an SDEAD
+/// thread under exit=direct).
 fn process_zombie(pr: &Arc<Process>) {
     let mut tree = PROCTREE.lock();
     let ppid = tree.get(pr.ps_pid).map(|e| e.ppid).unwrap_or(INIT_PID);
@@ -300,14 +449,19 @@ fn process_zombie(pr: &Arc<Process>) {
         }
     }
     pr.set_flag(PS_ZOMBIE);
-    let target =
-        if nozombie && ppid != INIT_PID { tree.get(INIT_PID).map(|e| e.process.clone()) } else { parent };
+    let adopted = nozombie && ppid != INIT_PID;
+    let init = if adopted { tree.get(INIT_PID).map(|e| e.process.clone()) } else { None };
     drop(tree);
-    if let Some(pp) = target {
+    if let Some(pp) = &parent {
         if !nozombie {
-            kern_sig::psignal(&pp, SIGCHLD);
+            kern_sig::psignal(pp, SIGCHLD);
         }
-        kern_synch::wakeup(process_wchan(&pp));
+        // Also when the child went to init: a wait4 the parent is blocked
+        // in must look again (and may now find no child: ECHILD).
+        kern_synch::wakeup(process_wchan(pp));
+    }
+    if let Some(init) = init {
+        kern_synch::wakeup(process_wchan(&init));
     }
 }
 
@@ -379,6 +533,10 @@ pub fn dowait6(pid: Pid, options: i32) -> Result<Option<WaitResult>, i32> {
             }
             let e = tree.remove(c).expect("wait: zombie vanished");
             drop(tree);
+            // Every thread of it is freed (or is being, on its CPU, right
+            // now): after this the child's kernel stack and threads are
+            // back too, so counts read right after wait4 are exact.
+            e.process.ps_deadcond.cond_wait("pdead");
             let ru = *e.process.ps_ru.lock();
             let (tu, cru, ctu) = {
                 let ci = e.process.ps_mtx.lock();

@@ -139,6 +139,11 @@ struct RunQueues {
     /// Threads that exited on this CPU and are waiting for idle to hand
     /// them to the reaper (exit=reaper).
     deadproc: VecDeque<*mut Proc>,
+    /// The thread that is switching away from this CPU for good
+    /// (exit=direct): set by `sched_exit` and taken, still under the
+    /// lock, by the thread switched to, which frees it
+    /// (`sched_finish_switch`).
+    dead: *mut Proc,
 }
 
 // SAFETY: `q` is only touched under SCHED_LOCK; the rest is atomic.
@@ -156,6 +161,7 @@ const SPC_INIT: SchedState = SchedState {
         qs: [const { VecDeque::new() }; NQS],
         whichqs: 0,
         deadproc: VecDeque::new(),
+        dead: ptr::null_mut(),
     }),
 };
 
@@ -355,26 +361,49 @@ fn cpu_switch_to(cur: *mut Proc, next: *mut Proc, g: &SchedGuard) {
     cpu::acct_switch(if to_idle { None } else { Some(&nextp.p_times) });
     // Load the next thread's pmap before its registers, so this CPU's
     // record of its loaded pmap (ci_proc_pmap) is exact once the switch
-    // is done, whatever `cur` was (DESIGN invariant 8). A kernel thread
-    // loads no user space at all.
+    // is done, whatever `cur` was (DESIGN invariant 8). One activation
+    // replaces whatever is loaded (one %cr3 or TTBR0 load); a kernel
+    // thread (0) leaves the choice to the arch, which may keep the last
+    // user pmap loaded (lazy switching). A thread that exited has already
+    // deactivated its pmap and cleared `p_pmap` (exit1), so a switch from
+    // a dead thread never leaves its pmap loaded here.
     let npm = nextp.p_pmap.load(Ordering::Relaxed) as usize;
     let cpm = curp.p_pmap.load(Ordering::Relaxed) as usize;
     if npm != cpm {
-        if cpm != 0 {
-            machdep::pmap_deactivate(cpm);
-        }
         machdep::pmap_activate(npm);
     }
     // SAFETY: both Pcbs are live; the lock is held with interrupts masked
     // as cpu_switchto requires; it passes to `next`.
     unsafe { machdep::cpu_switchto(curp.pcb(), nextp.pcb() as *const Pcb) };
     // Back on `cur`, possibly on another CPU; the lock is held again.
+    sched_finish_switch(g);
 }
 
-/// First code of every new thread, from the arch trampoline: release the
-/// scheduler lock its creator's switch passed on, and enable interrupts.
+/// The tail of every switch, on the thread switched to, before anything
+/// else runs on this CPU: if the thread switched from exited
+/// (exit=direct), free it. It is off its CPU now — this CPU runs on
+/// another stack, and the registers it needed were saved by
+/// `cpu_switchto` before that stack was left — so its kernel stack and
+/// `Proc` may go (DESIGN invariant 6). Linux's `finish_task_switch` does
+/// the same. Before and after: SCHED_LOCK held (`g`), interrupts masked.
+fn sched_finish_switch(g: &SchedGuard) {
+    let q = spc_q(spc(machdep::curcpu()), g);
+    let dead = core::mem::replace(&mut q.dead, ptr::null_mut());
+    if !dead.is_null() {
+        crate::kern_exit::proc_free_switched(dead, g);
+    }
+}
+
+/// First code of every new thread, from the arch trampoline: finish the
+/// switch, release the scheduler lock its creator's switch passed on, and
+/// enable interrupts.
 pub fn proc_trampoline_mi() {
-    SCHED_LOCK.release();
+    // The lock is held (the switch passed it on) and interrupts are masked:
+    // this guard stands for that hold and, dropped, releases the lock and
+    // leaves interrupts masked.
+    let g = SchedGuard { saved: machdep::intr_disable() };
+    sched_finish_switch(&g);
+    drop(g);
     machdep::intr_enable();
 }
 
@@ -463,6 +492,26 @@ pub fn sched_exit_reaper(g: SchedGuard) -> ! {
     unreachable!("sched_exit: a dead thread was switched back to");
 }
 
+/// Exit path (exit=direct): switch from the dead current thread straight
+/// to the next runnable one (idle only when there is none); that thread
+/// frees this one in `sched_finish_switch`. Before: `p` is the current
+/// thread, SDEAD, its pmap deactivated; only the scheduler lock is held.
+pub fn sched_exit(g: SchedGuard) -> ! {
+    let ci = machdep::curcpu();
+    let s = spc(ci);
+    let p = curproc_ptr();
+    let level = ci.ci_mutex_level.load(Ordering::Relaxed);
+    assert!(level == 1, "sched_exit: {level} spin locks held");
+    let q = spc_q(s, &g);
+    assert!(q.dead.is_null(), "sched_exit: cpu{} already has a dead thread", ci.ci_cpuid);
+    q.dead = p;
+    s.spc_want_resched.store(false, Ordering::Relaxed);
+    s.spc_rrticks.store(0, Ordering::Relaxed);
+    let next = sched_chooseproc(&g).unwrap_or_else(|| s.spc_idleproc.load(Ordering::Relaxed));
+    cpu_switch_to(p, next, &g);
+    unreachable!("sched_exit: a dead thread was switched back to");
+}
+
 /// The idle loop of every CPU: run whatever is runnable, hand dead
 /// threads to the reaper, else wait for an interrupt.
 pub fn idle_loop() -> ! {
@@ -474,6 +523,10 @@ pub fn idle_loop() -> ! {
     cpu::acct_switch(None);
     machdep::intr_restore(s);
     loop {
+        // Stacks cached beyond the cache's size go back to the arch here,
+        // where no lock is held and interrupts are on (the arch may shoot
+        // down TLB entries).
+        crate::uvm_glue::uvm_uarea_trim();
         // Dead threads queued here are off their CPU now: this CPU runs
         // its idle thread, so the switch away from each has completed.
         let s = machdep::intr_disable();

@@ -179,14 +179,19 @@ pub fn wakeup_one(ident: usize) {
     wakeup_n(ident, 1);
 }
 
-fn wakeup_n(ident: usize, mut n: usize) {
+fn wakeup_n(ident: usize, n: usize) {
     let g = SCHED_LOCK.lock();
+    wakeup_n_locked(ident, n, &g);
+}
+
+/// As `wakeup_n`, for a caller that holds the scheduler lock.
+fn wakeup_n_locked(ident: usize, mut n: usize, g: &SchedGuard) {
     let mut i = 0;
-    while n > 0 && i < sleepers(&g).len() {
-        let p = sleepers(&g)[i];
+    while n > 0 && i < sleepers(g).len() {
+        let p = sleepers(g)[i];
         // SAFETY: on the sleep list, hence live.
-        if unsafe { &*p }.sched(&g).p_wchan == ident {
-            unsleep_setrun(p, &g);
+        if unsafe { &*p }.sched(g).p_wchan == ident {
+            unsleep_setrun(p, g);
             n -= 1;
         } else {
             i += 1;
@@ -269,6 +274,18 @@ impl Cond {
     pub fn cond_signal(&self) {
         self.c_wait.store(false, Ordering::Release);
         wakeup_one(self as *const Cond as usize);
+    }
+
+    /// As `cond_signal`, with the scheduler lock already held (the switch
+    /// path, freeing a dead thread).
+    pub fn cond_signal_locked(&self, g: &SchedGuard) {
+        self.c_wait.store(false, Ordering::Release);
+        wakeup_n_locked(self as *const Cond as usize, 1, g);
+    }
+
+    /// Whether `cond_signal` has been called.
+    pub fn is_signalled(&self) -> bool {
+        !self.c_wait.load(Ordering::Acquire)
     }
 }
 

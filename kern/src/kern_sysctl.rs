@@ -43,7 +43,11 @@ pub fn sys_sysctl(
             b.truncate(n);
             b
         }
-        (CTL_KERN, KERN_EXIT) => b"reaper\0".to_vec(),
+        (CTL_KERN, KERN_EXIT) => {
+            let mut b = crate::kern_exit::exit_strategy().name().as_bytes().to_vec();
+            b.push(0);
+            b
+        }
         (CTL_KERN, KERN_VMSTATS) => bytes_of(&crate::uvm_glue::vmstats()),
         (CTL_KERN, KERN_CPUSTATS) => cpu::cpustats().iter().flat_map(bytes_of).collect(),
         (CTL_KERN, KERN_PROC) => proc_list(),

@@ -18,8 +18,13 @@
 //! # Lifetime
 //!
 //! `Proc`s are heap boxes handed around as raw pointers, as the scheduler,
-//! sleep queues and dead lists link them: a thread's box is freed only by
-//! the reaper, once the thread is off its CPU (DESIGN invariant 6).
+//! sleep queues and dead lists link them: a thread's box is freed only once
+//! the thread is off its CPU (DESIGN invariant 6) — by the next thread on
+//! that CPU at the end of the switch (exit=direct) or by the reaper
+//! (exit=reaper). `ps_unreaped` counts a process's threads not yet freed;
+//! the free that brings it to 0 signals `ps_deadcond`, which wait4 waits
+//! for before it frees the zombie, so a parent's wait returns with every
+//! count of the child's resources already back.
 //! `Process`es are `Arc`s: threads, the tree and the parent's wait hold
 //! them; a zombie is the `Arc` left in the tree holding only status and
 //! rusage (thin: no kernel stack, no address space).
@@ -138,10 +143,12 @@ pub struct Proc {
     /// The user pmap to load when this thread runs (0: kernel only).
     pub p_pmap: AtomicU64,
     /// This thread's reference to the address space it runs on. Dropped
-    /// only by the reaper, once the thread is off its CPU, so the last
-    /// reference to a map — whose drop tears it down — can never go while
-    /// some CPU still runs a thread on it (DESIGN invariant 2). Written by
-    /// the thread itself (exec) or before it is published (fork).
+    /// once the thread no longer runs on it: in exit1 after the thread
+    /// deactivated the pmap (exit=direct), or by the reaper once the thread
+    /// is off its CPU (exit=reaper); so the last reference to a map — whose
+    /// drop tears it down — can never go while some CPU still runs a
+    /// thread on it (DESIGN invariant 2). Written by the thread itself
+    /// (exec, exit) or before it is published (fork).
     pub p_vmspace: UnsafeCell<Option<Arc<crate::uvm_glue::VmSpace>>>,
     /// Where `__threxit` clears the thread id (0: nowhere).
     pub p_threxit_tid: AtomicU64,
@@ -255,10 +262,13 @@ pub struct Process {
     pub ps_cwd: AtomicU32,
     /// Number of live threads (for `ps` and single-threading).
     pub ps_threadcnt: AtomicU32,
-    /// Threads not yet freed by the reaper: the one whose freeing brings
-    /// it to 0 tears the process down, so the address space goes only
-    /// after every thread is off its CPU, and before the zombie appears.
+    /// Threads not yet freed (off their CPU). exit=reaper: the free that
+    /// brings it to 0 tears the process down and makes the zombie.
+    /// Both strategies: that free signals `ps_deadcond`.
     pub ps_unreaped: AtomicU32,
+    /// Signalled once every thread of the exited process is freed (the
+    /// seed's "pdead"): wait4 waits for it before freeing the zombie.
+    pub ps_deadcond: crate::kern_synch::Cond,
     /// Bumped (under ps_mtx) by every SIGCONT: a stop signal taken before
     /// a SIGCONT that came in meanwhile must not stop the process.
     pub ps_contgen: AtomicU32,
@@ -296,6 +306,7 @@ impl Process {
             ps_cwd: AtomicU32::new(0),
             ps_threadcnt: AtomicU32::new(0),
             ps_unreaped: AtomicU32::new(0),
+            ps_deadcond: crate::kern_synch::Cond::new(),
             ps_contgen: AtomicU32::new(0),
             ps_mainthread: AtomicPtr::new(core::ptr::null_mut()),
         }
