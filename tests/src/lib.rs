@@ -163,7 +163,11 @@ impl Case {
             Expect::Panic(_) => n += &format!("-{}", self.append.replace('=', "")),
             Expect::Fault => n += "-fault",
             Expect::HaltWith(_) => n += &format!("-{}", self.append.split_whitespace().next().unwrap_or("")),
-            Expect::Regress => {}
+            Expect::Regress => {
+                for w in self.append.split_whitespace() {
+                    n += &format!("-{}", w.replace('=', ""));
+                }
+            }
             Expect::Session(k) => n += &format!("-{}", k.name()),
             Expect::Script(_) => n += "-script",
         }
@@ -216,6 +220,9 @@ pub fn matrix() -> Vec<Case> {
         v.push(panic(m, 4, "panic", "boot: panic requested"));
         v.push(panic(m, 4, "panic=2", "cpu2: panic requested by IPI"));
         v.push(panic(m, 2, "sleeplocked", "assertwaitok: 1 spin locks held"));
+        // An exiting thread that sleeps once SDEAD (invariant 4): init's
+        // first child to exit trips it.
+        v.push(Case { init: Some(REGRESS), ..panic(m, 2, "deadsleep", "assertwaitok: SDEAD thread") });
         v.push(Case { machine: m, smp: 2, append: "fault", expect: Expect::Fault, ..base.clone() });
         let other = arch.machines()[2];
         v.push(panic(other, 2, "panic=1", "cpu1: panic requested by IPI"));
@@ -248,18 +255,21 @@ pub fn matrix() -> Vec<Case> {
     // A thread's kernel stack runs into its guard page.
     let overflow = Expect::Panic("kernel stack overflow");
     v.push(Case { machine: "gicv3", smp: 2, append: "kstackoverflow", expect: overflow, ..arm });
-    // The in-guest regress suite as init, on one CPU and on four.
+    // The in-guest regress suite as init, on one CPU and on four, under
+    // each exit strategy.
     for arch in Arch::ALL {
-        for smp in [1, 4] {
-            v.push(Case {
-                arch,
-                machine: arch.machines()[0],
-                smp,
-                append: "",
-                init: Some(REGRESS),
-                expect: Expect::Regress,
-                ..Case::default()
-            });
+        for append in EXIT_WORDS {
+            for smp in [1, 4] {
+                v.push(Case {
+                    arch,
+                    machine: arch.machines()[0],
+                    smp,
+                    append,
+                    init: Some(REGRESS),
+                    expect: Expect::Regress,
+                    ..Case::default()
+                });
+            }
         }
     }
     // Console sessions and a script, on each arch's default machine.
@@ -278,6 +288,9 @@ pub fn matrix() -> Vec<Case> {
     }
     v
 }
+
+/// The exit strategies the regress suite runs under (DESIGN §4).
+pub const EXIT_WORDS: [&str; 2] = ["exit=direct", "exit=reaper"];
 
 /// Where `cargo xtask run --script FILE` puts FILE in the ramdisk, and the
 /// kernel command line word that makes init run it (`/bin/sh PATH`, after

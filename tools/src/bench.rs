@@ -468,8 +468,9 @@ pub struct Opts {
     pub timeout: u64,
 }
 
-/// The oxbsd configurations: one per exit strategy the kernel has.
-pub const OXBSD_EXITS: &[&str] = &["reaper"];
+/// The oxbsd configurations: one per exit strategy the kernel has. The
+/// first is the subject of the ratio columns (the default strategy).
+pub const OXBSD_EXITS: &[&str] = &["direct", "reaper"];
 
 fn configs_for(arch: Arch, o: &Opts, args: &Path, outdir: &Path) -> Result<Vec<Config>, String> {
     let kernel = build::build_kernel(arch)?;
@@ -686,8 +687,11 @@ pub fn run(o: &Opts) -> Result<PathBuf, String> {
     let mut svgs = 0;
     for (arch, configs) in &per_arch {
         let names: Vec<String> = configs.iter().map(|c| c.name.clone()).collect();
-        let peers: Vec<String> = configs.iter().filter(|c| c.peer).map(|c| c.name.clone()).collect();
         let subject = configs.iter().find(|c| !c.peer).map(|c| c.name.clone()).unwrap_or_default();
+        // Ratio columns: the subject (the default exit strategy) over every
+        // other configuration — the other strategy, then the Linux peers.
+        let peers: Vec<String> =
+            configs.iter().filter(|c| c.name != subject).map(|c| c.name.clone()).collect();
         for &smp in &o.smps {
             let these: Vec<&Boot> = boots.iter().filter(|b| b.arch == *arch && b.smp == smp).collect();
             let good = these.iter().filter(|b| b.error.is_none()).count();

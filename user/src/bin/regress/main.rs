@@ -27,6 +27,7 @@ mod proto;
 mod t_cpu;
 mod t_efault;
 mod t_exec;
+mod t_exit;
 mod t_misc;
 mod t_pipe;
 mod t_proc;
@@ -138,6 +139,13 @@ pub const TESTS: &[Test] = &[
     t("thread-calls-exit", t_thread::thread_calls_exit),
     t("thread-main-threxit", t_thread::main_threxit),
     t("thread-exit-race", t_thread::exit_race),
+    // 8b. the exit path (DESIGN §4)
+    t("exit-nozombie-echild", t_exit::nozombie_echild),
+    t("exit-parent-never-waits", t_exit::parent_never_waits),
+    Test { name: "exit-kill-pgrp", f: t_exit::kill_pgrp_storm, secs: 120 },
+    t("exit-counts-at-wait", t_exit::counts_at_wait),
+    t("exit-thin-zombies", t_exit::thin_zombies),
+    Test { name: "thread-churn", f: t_exit::thread_churn, secs: 120 },
     // 9. fork limit
     Test { name: "fork-storm", f: t_storm::storm, secs: 120 },
     // 10. pipes
@@ -446,12 +454,7 @@ fn reap_strays() -> u32 {
     }
 }
 
-/// Pages not in use: free, or held by the kernel heap's arena (which keeps
-/// what it grows; its objects are counted by the process and thread
-/// totals, so a leaked thread or process still shows).
-fn avail(s: &KernVmStats) -> u64 {
-    s.free_pages + s.heap_pages
-}
+use util::avail;
 
 /// The last test: with every child gone, free pages (with the heap's) and
 /// the process and thread counts must equal the baseline.
