@@ -330,8 +330,7 @@ fn exec_image(
     if copyout(&stack, sp).is_err() {
         crate::kern_sig::sigexit(sys::signal::SIGSEGV);
     }
-    let closed = pr.ps_fd.lock().close_on_exec();
-    drop(closed);
+    crate::kern_descrip::fdcloseexec(&pr);
     {
         let mut inner = pr.ps_mtx.lock();
         for a in inner.ps_sigacts.iter_mut() {
