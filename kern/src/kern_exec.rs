@@ -344,6 +344,7 @@ fn exec_image(
         inner.ps_comm[..n].copy_from_slice(&name[..n]);
     }
     pr.set_flag(PS_EXEC);
+    crate::kern_event::knote_proc_exec(&pr);
     // SAFETY: the Pcb of the running thread, touched only by itself.
     machdep::setregs(tf, unsafe { &mut *p.pcb() }, elf.entry, sp);
     crate::cpu::count(|s| &s.execs);

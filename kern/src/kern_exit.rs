@@ -303,6 +303,7 @@ fn process_zombie(pr: &Arc<Process>) {
     let target =
         if nozombie && ppid != INIT_PID { tree.get(INIT_PID).map(|e| e.process.clone()) } else { parent };
     drop(tree);
+    crate::kern_event::knote_proc_exit(pr);
     if let Some(pp) = target {
         if !nozombie {
             kern_sig::psignal(&pp, SIGCHLD);
