@@ -12,8 +12,9 @@
 //!
 //! Output: one line per test, `ok NAME: detail` or `FAIL NAME: why`, then
 //! `regress: N passed, N failed`. KERN_VMSTATS is read first thing; the
-//! last test, `baseline`, checks that free pages and the process and
-//! thread counts are back where they started once every child is reaped.
+//! last test, `baseline`, checks that free pages and the process, thread,
+//! kqueue and knote counts are back where they started once every child
+//! is reaped.
 //! As init the program cannot exit (the kernel would panic "init died"),
 //! so it powers off with reboot(RB_HALT | RB_POWERDOWN) and the host reads
 //! the summary line; run as any other process it exits with the number of
