@@ -30,7 +30,7 @@
 //! reader can see a timer, so nothing is lost by not firing it earlier.
 //!
 //! Differences from OpenBSD, on purpose: NOTE_FORK also reports the
-//! child's pid in data (as the brief for oxbsd asks); EVFILT_READ/WRITE
+//! child's pid in data (OpenBSD reports only the flag); EVFILT_READ/WRITE
 //! exist only for pipes (each on its own end) and the console (EINVAL on
 //! other files); a change with unknown flag bits, or with EV_ADD and
 //! EV_DELETE or EV_ENABLE and EV_DISABLE together, is EINVAL; NOTE_ABSTIME
@@ -51,8 +51,10 @@
 //! - Order: PROCTREE, then ps_mtx, then a pipe's or the tty's lock, then
 //!   `KQ_LOCK`, then SCHED_LOCK (through `kern_synch::wakeup` and
 //!   `msleep`). `KQ_LOCK` is never held while taking PROCTREE, ps_mtx,
-//!   ps_fd, a pipe's or the tty's lock, and no process hook is called with
-//!   PROCTREE or ps_mtx held.
+//!   ps_fd, a pipe's or the tty's lock. A hook may be called with PROCTREE
+//!   or ps_mtx held (they come first) but never with SCHED_LOCK held.
+//!   Heap allocation under `KQ_LOCK` (attaching) is fine: the heap's lock
+//!   is a leaf.
 //! - [`Klist::kl_count`] and the process-wide counters (`NPROCKN`,
 //!   `NFDKN`) let a hook skip `KQ_LOCK` when nothing is registered: a
 //!   pipe write, a fork or a signal costs one atomic load then. They only
@@ -937,14 +939,14 @@ pub fn sys_kevent(
     const KEV: u64 = core::mem::size_of::<Kevent>() as u64;
     let mut nerrors = 0;
     for i in 0..nchanges {
-        let mut kev: Kevent = copyin_val(uchanges + i as u64 * KEV)?;
+        let mut kev: Kevent = copyin_val(uchanges.wrapping_add(i as u64 * KEV))?;
         kev.flags &= !EV_SYSFLAGS;
         let r = kqueue_register(kq, &pr, &kev);
         if r.is_err() || kev.flags & EV_RECEIPT != 0 {
             if nerrors < nevents {
                 kev.flags = EV_ERROR;
                 kev.data = r.err().unwrap_or(0) as i64;
-                copyout_val(&kev, uevents + nerrors as u64 * KEV)?;
+                copyout_val(&kev, uevents.wrapping_add(nerrors as u64 * KEV))?;
                 nerrors += 1;
             } else {
                 r?;
@@ -967,7 +969,8 @@ fn kqueue_collect(kq: &Kqueue, uevents: u64, nevents: usize, timeout: Option<u64
     let mut total = 0;
     while total < nevents {
         let want = (nevents - total).min(KQ_NEVENTS);
-        let at = uevents + (total * KEV) as u64;
+        // Wrapping: a bad pointer is copyout's EFAULT, never an overflow.
+        let at = uevents.wrapping_add((total * KEV) as u64);
         // A bad buffer is refused before events are taken off the queue,
         // so they are not lost.
         if !user_writable(at, want * KEV) {
