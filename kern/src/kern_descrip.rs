@@ -5,6 +5,13 @@
 //! share [`File`]s by `Arc` (dup, fork). Closing the last reference to a
 //! pipe end wakes the other side. A table operation never sleeps while
 //! holding `ps_fd`: reads and writes clone the `Arc<File>` first.
+//!
+//! Kqueues (`kern_event`) are files too, but fork does not copy them, as
+//! in OpenBSD: a kqueue belongs to the process that made it. Every close
+//! of a descriptor number (close, dup2 over it, close-on-exec) tells
+//! `kern_event::knote_fdclose`, which deletes the knotes registered on
+//! that number. A pipe tells its klist (`Pipe::knote`) about every change
+//! of its state, under its lock.
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -36,12 +43,20 @@ pub enum FileKind {
     TmpDir,
     /// A file in /tmp.
     Tmp(Arc<crate::tmpfs::TmpFile>),
+    /// A kqueue; dropping it (with the last descriptor) frees it.
+    Kqueue(crate::kern_event::Kqueue),
 }
 
 pub struct File {
     pub f_kind: FileKind,
     pub f_flags: i32,
     pub f_offset: AtomicU64,
+}
+
+impl File {
+    pub fn new(kind: FileKind, flags: i32) -> File {
+        File { f_kind: kind, f_flags: flags, f_offset: AtomicU64::new(0) }
+    }
 }
 
 impl Drop for File {
@@ -75,9 +90,12 @@ impl FileDesc {
         FileDesc { fd_ofiles: Vec::new() }
     }
 
-    /// fork: the child shares every open file (close-on-exec kept).
+    /// fork: the child shares every open file (close-on-exec kept) but
+    /// the kqueues, which stay the parent's (OpenBSD's fdcopy skips them
+    /// too: a kqueue's signal and descriptor knotes are its process's).
     pub fn copy(&self) -> FileDesc {
-        FileDesc { fd_ofiles: self.fd_ofiles.clone() }
+        let kq = |e: &FdEntry| matches!(e.file.f_kind, FileKind::Kqueue(_));
+        FileDesc { fd_ofiles: self.fd_ofiles.iter().map(|e| e.clone().filter(|e| !kq(e))).collect() }
     }
 
     pub fn get(&self, fd: i32) -> Result<Arc<File>, i32> {
@@ -140,12 +158,12 @@ impl FileDesc {
         Ok(())
     }
 
-    /// exec: close the close-on-exec descriptors.
-    pub fn close_on_exec(&mut self) -> Vec<Arc<File>> {
+    /// exec: close the close-on-exec descriptors; their numbers and files.
+    pub fn close_on_exec(&mut self) -> Vec<(i32, Arc<File>)> {
         let mut out = Vec::new();
-        for e in self.fd_ofiles.iter_mut() {
+        for (i, e) in self.fd_ofiles.iter_mut().enumerate() {
             if e.as_ref().is_some_and(|x| x.cloexec) {
-                out.push(e.take().unwrap().file);
+                out.push((i as i32, e.take().unwrap().file));
             }
         }
         out
@@ -160,15 +178,41 @@ impl FileDesc {
     }
 }
 
-/// exit: close every descriptor. May sleep? No: dropping files only wakes.
+/// exit: close every descriptor. May sleep? No: dropping files only wakes
+/// and takes spin locks (a kqueue's close included). No knote_fdclose: the
+/// knotes on these descriptors are on this process's kqueues, which close
+/// here too.
 pub fn fdfree(pr: &Process) {
     let files = pr.ps_fd.lock().take_all();
     drop(files);
 }
 
+/// exec: close the close-on-exec descriptors and the knotes on them.
+pub fn fdcloseexec(pr: &Process) {
+    let closed = pr.ps_fd.lock().close_on_exec();
+    for (fd, _) in closed.iter() {
+        crate::kern_event::knote_fdclose(pr, *fd);
+    }
+    drop(closed);
+}
+
 /// A pipe: a bounded byte queue with reader and writer counts.
 pub struct Pipe {
     st: Mutex<PipeState>,
+    /// Knotes watching either end (EVFILT_READ on the read end,
+    /// EVFILT_WRITE on the write end); told of every change under `st`.
+    pipe_klist: crate::kern_event::Klist,
+}
+
+/// A pipe's state as its knotes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PipeStat {
+    /// Bytes to read.
+    pub avail: usize,
+    /// Room to write.
+    pub space: usize,
+    pub readers: u32,
+    pub writers: u32,
 }
 
 struct PipeState {
@@ -178,8 +222,49 @@ struct PipeState {
 }
 
 impl Pipe {
+    fn new() -> Pipe {
+        Pipe {
+            st: Mutex::new(PipeState { buf: VecDeque::new(), readers: 1, writers: 1 }),
+            pipe_klist: crate::kern_event::Klist::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn new_for_test() -> Arc<Pipe> {
+        Arc::new(Pipe::new())
+    }
+
     fn ident(&self) -> usize {
         self as *const Pipe as usize
+    }
+
+    pub fn klist(&self) -> &crate::kern_event::Klist {
+        &self.pipe_klist
+    }
+
+    fn stat(st: &PipeState) -> PipeStat {
+        PipeStat {
+            avail: st.buf.len(),
+            space: PIPE_SIZE - st.buf.len(),
+            readers: st.readers,
+            writers: st.writers,
+        }
+    }
+
+    /// Tell the knotes the state changed (KNOTE); under the state lock so
+    /// the state they get is the state now.
+    fn knote(&self, st: &PipeState) {
+        if !self.pipe_klist.is_empty() {
+            crate::kern_event::knote(&self.pipe_klist, crate::kern_event::Hint::Pipe(Self::stat(st)));
+        }
+    }
+
+    /// Attach a knote (pipe_kqfilter): `f` runs with the state lock held
+    /// and the state as it is, so no change can come between its reading
+    /// and the knote's insertion.
+    pub fn kqfilter<R>(&self, f: impl FnOnce(PipeStat) -> R) -> R {
+        let st = self.st.lock();
+        f(Self::stat(&st))
     }
 
     fn close_end(&self, reader: bool) {
@@ -189,6 +274,7 @@ impl Pipe {
         } else {
             st.writers -= 1;
         }
+        self.knote(&st);
         drop(st);
         wakeup(self.ident());
     }
@@ -201,6 +287,7 @@ impl Pipe {
                 for (i, b) in st.buf.drain(..n).enumerate() {
                     buf[i] = b;
                 }
+                self.knote(&st);
                 drop(st);
                 wakeup(self.ident());
                 return Ok(n);
@@ -235,6 +322,7 @@ impl Pipe {
             }
             let n = room.min(data.len() - done);
             st.buf.extend(&data[done..done + n]);
+            self.knote(&st);
             done += n;
         }
         drop(st);
@@ -244,9 +332,9 @@ impl Pipe {
 }
 
 pub fn pipe_create() -> (Arc<File>, Arc<File>) {
-    let p = Arc::new(Pipe { st: Mutex::new(PipeState { buf: VecDeque::new(), readers: 1, writers: 1 }) });
-    let r = Arc::new(File { f_kind: FileKind::PipeRead(p.clone()), f_flags: 0, f_offset: AtomicU64::new(0) });
-    let w = Arc::new(File { f_kind: FileKind::PipeWrite(p), f_flags: 1, f_offset: AtomicU64::new(0) });
+    let p = Arc::new(Pipe::new());
+    let r = Arc::new(File::new(FileKind::PipeRead(p.clone()), 0));
+    let w = Arc::new(File::new(FileKind::PipeWrite(p), 1));
     (r, w)
 }
 
@@ -287,6 +375,7 @@ pub fn sys_read(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
         FileKind::PipeRead(p) => p.read(&mut kbuf)?,
         FileKind::PipeWrite(_) => return Err(EBADF),
         FileKind::TmpDir => return Err(EISDIR),
+        FileKind::Kqueue(_) => return Err(ENXIO),
         FileKind::Tmp(t) => {
             let n = t.read_at(f.f_offset.load(Ordering::Relaxed) as usize, &mut kbuf);
             f.f_offset.fetch_add(n as u64, Ordering::Relaxed);
@@ -329,6 +418,7 @@ pub fn sys_write(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
             }
             FileKind::Vnode(_) | FileKind::TmpDir => return Err(EBADF),
             FileKind::PipeRead(_) => return Err(EBADF),
+            FileKind::Kqueue(_) => return Err(ENXIO),
         };
         done += w;
         if w < n {
@@ -339,7 +429,9 @@ pub fn sys_write(fd: i32, ubuf: u64, len: usize) -> Result<usize, i32> {
 }
 
 pub fn sys_close(fd: i32) -> Result<(), i32> {
-    let f = curfd().ps_fd.lock().close(fd)?;
+    let pr = curfd();
+    let f = pr.ps_fd.lock().close(fd)?;
+    crate::kern_event::knote_fdclose(&pr, fd);
     drop(f);
     Ok(())
 }
@@ -354,6 +446,9 @@ pub fn sys_dup(fd: i32) -> Result<i32, i32> {
 pub fn sys_dup2(old: i32, new: i32) -> Result<i32, i32> {
     let pr = curfd();
     let (fd, prev) = pr.ps_fd.lock().dup2(old, new)?;
+    if prev.is_some() {
+        crate::kern_event::knote_fdclose(&pr, fd);
+    }
     drop(prev);
     Ok(fd)
 }
@@ -408,6 +503,8 @@ pub fn sys_pipe(ufds: u64) -> Result<(), i32> {
         let fa = t.close(a);
         let fb = t.close(b);
         drop(t);
+        crate::kern_event::knote_fdclose(&pr, a);
+        crate::kern_event::knote_fdclose(&pr, b);
         drop((fa, fb));
         return Err(e);
     }
@@ -416,5 +513,5 @@ pub fn sys_pipe(ufds: u64) -> Result<(), i32> {
 
 /// Open a console file (init's stdin/stdout/stderr, /dev/console).
 pub fn console_file(flags: i32) -> Arc<File> {
-    Arc::new(File { f_kind: FileKind::Console, f_flags: flags, f_offset: AtomicU64::new(0) })
+    Arc::new(File::new(FileKind::Console, flags))
 }

@@ -331,8 +331,7 @@ fn exec_image(
     if copyout(&stack, sp).is_err() {
         crate::kern_sig::sigexit(sys::signal::SIGSEGV);
     }
-    let closed = pr.ps_fd.lock().close_on_exec();
-    drop(closed);
+    crate::kern_descrip::fdcloseexec(&pr);
     {
         let mut inner = pr.ps_mtx.lock();
         for a in inner.ps_sigacts.iter_mut() {
@@ -346,6 +345,7 @@ fn exec_image(
         inner.ps_comm[..n].copy_from_slice(&name[..n]);
     }
     pr.set_flag(PS_EXEC);
+    crate::kern_event::knote_proc_exec(&pr);
     // SAFETY: the Pcb of the running thread, touched only by itself.
     machdep::setregs(tf, unsafe { &mut *p.pcb() }, elf.entry, sp);
     crate::cpu::count(|s| &s.execs);

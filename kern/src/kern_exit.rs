@@ -452,6 +452,7 @@ fn process_zombie(pr: &Arc<Process>) {
     let adopted = nozombie && ppid != INIT_PID;
     let init = if adopted { tree.get(INIT_PID).map(|e| e.process.clone()) } else { None };
     drop(tree);
+    crate::kern_event::knote_proc_exit(pr);
     if let Some(pp) = &parent {
         if !nozombie {
             kern_sig::psignal(pp, SIGCHLD);

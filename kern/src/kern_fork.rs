@@ -87,6 +87,9 @@ pub fn fork1(tf: *mut TrapFrame) -> Result<Pid, i32> {
     pr.ps_unreaped.store(1, Ordering::Release);
     NFORKS.fetch_add(1, Ordering::Relaxed);
     crate::cpu::count(|s| &s.forks);
+    // NOTE_FORK, and NOTE_TRACK's knote on the child, before the child can
+    // run (and so exit).
+    crate::kern_event::knote_proc_fork(&ppr, pid);
 
     let g = SCHED_LOCK.lock();
     cp.sched(&g).p_cpu = machdep::curcpu().ci_cpuid;

@@ -111,6 +111,9 @@ pub fn psignal(pr: &Process, sig: u32) {
     if !valid(sig) || pr.has_flag(PS_EXITING) {
         return;
     }
+    // EVFILT_SIGNAL counts every posting, caught, ignored or blocked (as
+    // OpenBSD's ptsignal), so before the action is looked at.
+    crate::kern_event::knote_signal(pr, sig);
     let mut inner = pr.ps_mtx.lock();
     let act = inner.ps_sigacts[sig as usize];
     if sig == SIGCONT {
@@ -351,6 +354,7 @@ fn userret_work(tf: *mut TrapFrame) {
 pub fn trapsignal(_tf: *mut TrapFrame, sig: u32, _addr: u64) {
     let p = curproc();
     let m = sigmask(sig);
+    crate::kern_event::knote_signal(&p.p_p, sig);
     {
         let mut inner = p.p_p.ps_mtx.lock();
         let a = &mut inner.ps_sigacts[sig as usize];

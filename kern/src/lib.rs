@@ -18,6 +18,7 @@ pub mod cpu;
 pub mod init_main;
 pub mod kern_clock;
 pub mod kern_descrip;
+pub mod kern_event;
 pub mod kern_exec;
 pub mod kern_exit;
 pub mod kern_fork;

@@ -18,7 +18,7 @@ use crate::kern_sched::{self, curproc};
 use crate::machdep::TrapFrame;
 use crate::proc::Pid;
 use crate::uvm_glue::{copyin_val, copyout_val};
-use crate::{kern_descrip, kern_exec, kern_fork, kern_sig, kern_time, uvm_glue, vfs};
+use crate::{kern_descrip, kern_event, kern_exec, kern_fork, kern_sig, kern_time, uvm_glue, vfs};
 
 /// System calls made so far (statistics).
 pub static NSYSCALLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -53,6 +53,10 @@ pub fn dispatch(tf: *mut TrapFrame, code: u64, a: [u64; 6]) -> Result<(u64, u64)
         SYS_dup => kern_descrip::sys_dup(int(a[0])).map(|fd| (fd as u64, 0)),
         SYS_dup2 => kern_descrip::sys_dup2(int(a[0]), int(a[1])).map(|fd| (fd as u64, 0)),
         SYS_pipe => kern_descrip::sys_pipe(a[0]).map(|_| (0, 0)),
+        SYS_kqueue => kern_event::sys_kqueue().map(|fd| (fd as u64, 0)),
+        SYS_kevent => {
+            kern_event::sys_kevent(int(a[0]), a[1], int(a[2]), a[3], int(a[4]), a[5]).map(|n| (n as u64, 0))
+        }
         SYS_fcntl => kern_descrip::sys_fcntl(int(a[0]), int(a[1]), a[2] as i64).map(|r| (r as u64, 0)),
         SYS_ioctl => kern_descrip::sys_ioctl(int(a[0]), a[1], a[2]).map(|_| (0, 0)),
         SYS_unlink => vfs::sys_unlink(a[0]).map(|_| (0, 0)),

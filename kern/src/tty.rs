@@ -14,7 +14,9 @@
 //! interrupt, so it is held only for short, non-sleeping work; echo output
 //! takes the console lock inside it (order: TTY, then the console lock;
 //! nothing takes them the other way round). Signals are posted after `TTY`
-//! is released, because psignal takes PROCTREE and ps_mtx.
+//! is released, because psignal takes PROCTREE and ps_mtx. Knotes on the
+//! console ([`TTY_KLIST`]) are told of every change of the input under
+//! `TTY` (order: TTY, then kern_event's KQ_LOCK).
 //!
 //! Job control, as far as oxbsd has it: one session, so any process may
 //! set the foreground group to any existing group. A read from a process
@@ -25,6 +27,7 @@
 use sys::errno::*;
 use sys::ioctl::*;
 
+use crate::kern_event::{self, Hint, Klist};
 use crate::kern_proc::PROCTREE;
 use crate::kern_sched::{PZERO, curproc};
 use crate::kern_sig;
@@ -45,6 +48,36 @@ struct TtyState {
 
 static TTY: Mutex<TtyState> = Mutex::new(TtyState { ld: LineDisc::new(), t_pgrp: 0 });
 
+/// Knotes watching the console (EVFILT_READ, EVFILT_WRITE).
+pub static TTY_KLIST: Klist = Klist::new();
+
+/// The console's input as its knotes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TtyStat {
+    /// A read would return at once (data, or end of file).
+    pub readable: bool,
+    /// Bytes of completed input.
+    pub nread: usize,
+}
+
+fn tty_stat(st: &TtyState) -> TtyStat {
+    TtyStat { readable: st.ld.readable(), nread: st.ld.nread() }
+}
+
+/// KNOTE on the console: called under `TTY` after the input changed.
+fn tty_knote(st: &TtyState) {
+    if !TTY_KLIST.is_empty() {
+        kern_event::knote(&TTY_KLIST, Hint::Tty(tty_stat(st)));
+    }
+}
+
+/// Attach a knote to the console (ttkqfilter): `f` runs under `TTY` with
+/// the input as it is.
+pub fn tty_kqfilter<R>(f: impl FnOnce(TtyStat) -> R) -> R {
+    let st = TTY.lock();
+    f(tty_stat(&st))
+}
+
 fn ident() -> usize {
     &TTY as *const _ as usize
 }
@@ -61,6 +94,7 @@ pub fn cn_rint(c: u8) {
     let (sig, pgrp, readable) = {
         let mut st = TTY.lock();
         let sig = st.ld.input(c, &mut |b| subr_prf::cons_write(b));
+        tty_knote(&st);
         (sig, st.t_pgrp, st.ld.readable())
     };
     if readable {
@@ -97,7 +131,11 @@ pub fn ttread(buf: &mut [u8]) -> Result<usize, i32> {
             }
             return Err(EINTR);
         }
-        match st.ld.read(buf) {
+        let r = st.ld.read(buf);
+        if r != ReadResult::Empty {
+            tty_knote(&st);
+        }
+        match r {
             ReadResult::Data(n) => return Ok(n),
             ReadResult::Eof => return Ok(0),
             ReadResult::Empty => {
@@ -185,7 +223,9 @@ pub fn ttioctl(req: u32, arg: u64) -> Result<(), i32> {
                 icanon: t.c_lflag & ICANON != 0,
                 isig: t.c_lflag & ISIG != 0,
             };
-            TTY.lock().ld.set_modes(m);
+            let mut st = TTY.lock();
+            st.ld.set_modes(m);
+            tty_knote(&st);
             Ok(())
         }
         _ => Err(ENOTTY),

@@ -213,6 +213,11 @@ impl LineDisc {
         !self.ready.is_empty()
     }
 
+    /// Bytes of completed input waiting to be read (EVFILT_READ's data).
+    pub fn nread(&self) -> usize {
+        self.ready.iter().map(|l| l.data.len()).sum()
+    }
+
     /// Canonical read: at most one line (or what is left of it).
     pub fn read(&mut self, buf: &mut [u8]) -> ReadResult {
         if !self.modes.icanon {

@@ -328,6 +328,7 @@ pub fn sys_mprotect(addr: u64, len: u64, prot: i32) -> Result<(), i32> {
 pub fn vmstats() -> sys::sysctl::KernVmStats {
     let _ = kern_sched::SCHED_RUNNING.load(Ordering::Relaxed);
     let heap = crate::kern_malloc::kmem_stats();
+    let (nkqueues, nknotes) = crate::kern_event::kq_stats();
     sys::sysctl::KernVmStats {
         free_pages: uvm_init::uvmexp_free() as u64,
         total_pages: uvm_init::uvmexp_total() as u64,
@@ -338,6 +339,8 @@ pub fn vmstats() -> sys::sysctl::KernVmStats {
         nthreads: crate::kern_proc::NTHREADS.load(Ordering::Relaxed),
         maxprocs: crate::kern_proc::MAXPROCESS,
         maxthreads: crate::kern_proc::MAXTHREAD,
+        nkqueues,
+        nknotes,
     }
 }
 

@@ -271,6 +271,13 @@ fn stat_file(f: &File) -> Stat {
         FileKind::PipeRead(_) | FileKind::PipeWrite(_) => {
             Stat { st_mode: S_IFIFO | 0o600, st_blksize: kern_descrip::PIPE_SIZE as i32, ..Stat::default() }
         }
+        // As OpenBSD's kqueue_stat: the events queued, in kevents.
+        FileKind::Kqueue(kq) => Stat {
+            st_mode: S_IFIFO | 0o600,
+            st_size: kq.count() as i64,
+            st_blksize: core::mem::size_of::<sys::event::Kevent>() as i32,
+            ..Stat::default()
+        },
     }
 }
 

@@ -23,6 +23,7 @@
 
 pub mod dirent;
 pub mod errno;
+pub mod event;
 pub mod fcntl;
 pub mod ioctl;
 pub mod mman;

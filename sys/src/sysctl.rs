@@ -82,6 +82,10 @@ pub struct KernVmStats {
     pub nthreads: u32,
     pub maxprocs: u32,
     pub maxthreads: u32,
+    /// Kqueues and knotes in existence (kqueue(2)): a leak shows here even
+    /// when the heap's pages do not move.
+    pub nkqueues: u32,
+    pub nknotes: u32,
 }
 
 /// One CPU's event counters and time, since boot. Each CPU counts its own

@@ -7,7 +7,8 @@
 //! - System calls: raw traps in [`syscall`] following the convention in
 //!   `sys` (carry set => `Err(errno)`), and a typed wrapper for each call
 //!   in `sys::syscall`, grouped like OpenBSD's headers ([`process`],
-//!   [`fs`], [`mman`], [`signal`], [`time`], [`thread`], [`sysctl`]) and
+//!   [`fs`], [`mman`], [`signal`], [`time`], [`thread`], [`sysctl`],
+//!   [`event`]) and
 //!   re-exported here.
 //! - [`Errno`] with names and messages; `print!`/`println!` to fd 1 and
 //!   `eprint!`/`eprintln!` to fd 2 ([`io`]); argv, envp and auxv
@@ -49,6 +50,7 @@ pub use sys;
 pub mod arch;
 pub mod env;
 pub mod errno;
+pub mod event;
 pub mod fs;
 pub mod heap;
 pub mod io;
@@ -64,6 +66,7 @@ pub mod time;
 
 pub use env::{Args, args};
 pub use errno::{Errno, Result};
+pub use event::{kevent, kqueue};
 pub use fs::{
     __getcwd, chdir, close, dup, dup2, fcntl, fstat, getcwd, getdents, ioctl, isatty, mkdir, open, pipe,
     read, stat, tcgetattr, tcgetpgrp, tcsetattr, tcsetpgrp, unlink, write,

@@ -12,8 +12,9 @@
 //!
 //! Output: one line per test, `ok NAME: detail` or `FAIL NAME: why`, then
 //! `regress: N passed, N failed`. KERN_VMSTATS is read first thing; the
-//! last test, `baseline`, checks that free pages and the process and
-//! thread counts are back where they started once every child is reaped.
+//! last test, `baseline`, checks that free pages and the process, thread,
+//! kqueue and knote counts are back where they started once every child
+//! is reaped.
 //! As init the program cannot exit (the kernel would panic "init died"),
 //! so it powers off with reboot(RB_HALT | RB_POWERDOWN) and the host reads
 //! the summary line; run as any other process it exits with the number of
@@ -28,6 +29,7 @@ mod t_cpu;
 mod t_efault;
 mod t_exec;
 mod t_exit;
+mod t_kqueue;
 mod t_misc;
 mod t_pipe;
 mod t_proc;
@@ -177,6 +179,21 @@ pub const TESTS: &[Test] = &[
     t("cpustats", t_cpu::cpustats),
     t("rusage-precise", t_rusage::precise),
     t("rusage-split", t_rusage::split),
+    // 14. kqueue
+    t("kq-exit-child", t_kqueue::exit_child),
+    t("kq-exit-nonchild", t_kqueue::exit_nonchild),
+    t("kq-fork", t_kqueue::fork_note),
+    t("kq-track", t_kqueue::track),
+    t("kq-exec", t_kqueue::exec_note),
+    t("kq-errors", t_kqueue::errors),
+    t("kq-signal", t_kqueue::signal_count),
+    t("kq-pipe", t_kqueue::pipe_ready),
+    t("kq-tty", t_kqueue::tty_ready),
+    t("kq-timer", t_kqueue::timer),
+    t("kq-timeout", t_kqueue::timeout),
+    t("kq-eintr", t_kqueue::eintr),
+    t("kq-close-live", t_kqueue::close_live),
+    t("kq-many", t_kqueue::many),
 ];
 
 /// The name of the last test, run in the parent after every child is gone.
@@ -479,8 +496,12 @@ fn baseline(base: &KernVmStats, msg: &mut [u8]) -> (bool, usize) {
         }
         sleep_ms(10);
     }
-    let same =
-        |s: &KernVmStats| avail(s) == avail(base) && s.nprocs == base.nprocs && s.nthreads == base.nthreads;
+    let same = |s: &KernVmStats| {
+        avail(s) == avail(base)
+            && s.nprocs == base.nprocs
+            && s.nthreads == base.nthreads
+            && (s.nkqueues, s.nknotes) == (base.nkqueues, base.nknotes)
+    };
     let (end, ok) = match util::vmstats_until(Duration::from_secs(3), same) {
         Ok(r) => r,
         Err(e) => return (false, put(msg, &e)),
@@ -489,13 +510,17 @@ fn baseline(base: &KernVmStats, msg: &mut [u8]) -> (bool, usize) {
     let n = put_fmt(
         msg,
         format_args!(
-            "free + heap pages {} -> {} ({d:+}), processes {} -> {}, threads {} -> {}{}",
+            "free + heap pages {} -> {} ({d:+}), processes {} -> {}, threads {} -> {}, kqueues {} -> {}, knotes {} -> {}{}",
             avail(base),
             avail(&end),
             base.nprocs,
             end.nprocs,
             base.nthreads,
             end.nthreads,
+            base.nkqueues,
+            end.nkqueues,
+            base.nknotes,
+            end.nknotes,
             if killed { "; stray processes had to be killed" } else { "" }
         ),
     );

@@ -80,17 +80,9 @@ pub fn handler() -> Outcome {
 /// the time left.
 pub fn eintr() -> Outcome {
     catch(SIGUSR1, 0)?;
-    let me = rt::getpid();
     // Signal repeatedly, so a signal that lands before the sleep starts
     // does not leave the sleep uninterrupted.
-    let pid = spawn(move || {
-        loop {
-            sleep_ms(100);
-            if rt::kill(me, SIGUSR1).is_err() {
-                return 0;
-            }
-        }
-    })?;
+    let pid = signal_repeatedly(rt::getpid(), SIGUSR1, 100)?;
     let req = Timespec { tv_sec: 5, tv_nsec: 0 };
     let mut rem = Timespec::default();
     let t0 = now();

@@ -68,6 +68,21 @@ pub fn spawn(f: impl FnOnce() -> i32) -> Res<i32> {
     Ok(pid)
 }
 
+/// A child that sends `sig` to `target` every `ms` milliseconds until it
+/// can no longer (or is killed): for tests that need a signal to land
+/// while they block, where one sent just before the call blocks would be
+/// missed. Returns its pid.
+pub fn signal_repeatedly(target: i32, sig: u32, ms: u64) -> Res<i32> {
+    spawn(move || {
+        loop {
+            sleep_ms(ms);
+            if rt::kill(target, sig).is_err() {
+                return 0;
+            }
+        }
+    })
+}
+
 /// How long a test waits for one of its own children before killing it.
 pub const CHILD_LIMIT: Duration = Duration::from_secs(10);
 
